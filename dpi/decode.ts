@@ -277,7 +277,8 @@ function decodeIpv4(
   const fragOffset = ((buf[off + 6] & 0x1f) << 8) | buf[off + 7];
   if (fragOffset !== 0) return Decoded.FRAGMENT;
   const end = off + total < len ? off + total : len;
-  return decodeTransport(buf[off + 9], buf, off + ihl, end, total - ihl, out, depth);
+  const moreFragments = (buf[off + 6] & 0x20) !== 0;
+  return decodeTransport(buf[off + 9], buf, off + ihl, end, total - ihl, moreFragments, out, depth);
 }
 
 function decodeIpv6(
@@ -304,6 +305,7 @@ function decodeIpv6(
   let p = off + 40;
   const end = off + 40 + payload < len ? off + 40 + payload : len;
   let remaining = payload;
+  let moreFragments = false;
   // Extension headers: hop-by-hop, routing, fragment, destination options, authentication.
   for (;;) {
     if (next === 0 || next === 43 || next === 60 || next === 135 || next === 139 || next === 140) {
@@ -316,6 +318,7 @@ function decodeIpv6(
       if (end < p + 8) return Decoded.MALFORMED;
       const fragOffset = (buf[p + 2] << 5) | (buf[p + 3] >> 3);
       if (fragOffset !== 0) return Decoded.FRAGMENT;
+      moreFragments = (buf[p + 3] & 1) !== 0;
       next = buf[p];
       p += 8;
       remaining -= 8;
@@ -330,12 +333,13 @@ function decodeIpv6(
     }
     if (remaining < 0 || p > end) return Decoded.MALFORMED;
   }
-  return decodeTransport(next, buf, p, end, remaining, out, depth);
+  return decodeTransport(next, buf, p, end, remaining, moreFragments, out, depth);
 }
 
 /**
  * Decodes the transport header at `off`. `end` bounds the bytes present; `wireLength` is the
- * L4 length according to the IP header.
+ * L4 length according to the IP header; `moreFragments` tells a first fragment, whose UDP
+ * length covers the whole datagram.
  */
 function decodeTransport(
   protocol: number,
@@ -343,6 +347,7 @@ function decodeTransport(
   off: number,
   end: number,
   wireLength: number,
+  moreFragments: boolean,
   out: Packet,
   depth: number,
 ): DecodeResult {
@@ -370,7 +375,8 @@ function decodeTransport(
     const udpLength = (buf[off + 4] << 8) | buf[off + 5];
     // A zero UDP length appears with offload and IPv6 jumbograms: trust the IP length then.
     const l4Length = udpLength === 0 ? wireLength : udpLength;
-    if (l4Length < 8 || l4Length > wireLength) return Decoded.MALFORMED;
+    if (l4Length < 8) return Decoded.MALFORMED;
+    if (l4Length > wireLength && !moreFragments) return Decoded.MALFORMED;
     out.l4 = IPPROTO_UDP;
     out.srcPort = (buf[off] << 8) | buf[off + 1];
     out.dstPort = (buf[off + 2] << 8) | buf[off + 3];
@@ -380,7 +386,8 @@ function decodeTransport(
     out.payloadOffset = off + 8;
     const present = end - off - 8;
     out.payloadWireLength = l4Length - 8;
-    out.payloadLength = present < l4Length - 8 ? present : l4Length - 8;
+    const inPacket = (l4Length < wireLength ? l4Length : wireLength) - 8;
+    out.payloadLength = present < inPacket ? present : inPacket;
     return Decoded.OK;
   }
   if (protocol === 4 && depth < MAX_TUNNEL_DEPTH) return decodeIpv4(buf, off, end, out, depth + 1);
