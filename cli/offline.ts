@@ -1,0 +1,138 @@
+/**
+ * Offline mode: read a pcap or pcapng file through libpcap, analyse every packet, print a
+ * detection event per BitTorrent flow as it is classified, then a summary.
+ *
+ * @module
+ */
+
+import { Analyzer, Verdict } from "../dpi/analyzer.ts";
+import type { EngineConfig } from "../dpi/config.ts";
+import { isSupportedLinkType } from "../dpi/decode.ts";
+import { NextResult, PcapError, PcapHandle } from "../ffi/libpcap.ts";
+import { RuntimeError } from "./errors.ts";
+import type { EventPrinter, RunSummary } from "./output.ts";
+
+/** Files at least this large show progress on a terminal by default. */
+const PROGRESS_MIN_BYTES = 32 << 20;
+/** Packets between progress checks. */
+const PROGRESS_STRIDE = 65536;
+/** Approximate per-packet record overhead in a capture file (pcap 16, pcapng ~32). */
+const RECORD_OVERHEAD = 20;
+
+/** Where and how offline mode reports. */
+export interface OfflineOptions {
+  /** The capture file. */
+  path: string;
+  /** Engine settings. */
+  engine: Partial<EngineConfig>;
+  /** Force progress on or off; `undefined` decides by terminal and file size. */
+  progress: boolean | undefined;
+}
+
+/**
+ * Reads and analyses a whole capture, printing as it goes, and returns the summary (already
+ * printed too).
+ *
+ * @throws {RuntimeError} when the file cannot be opened, has an unsupported link type, or is
+ *   corrupt part-way (the summary of what was read is printed first)
+ */
+export function readCapture(options: OfflineOptions, printer: EventPrinter): RunSummary {
+  let handle: PcapHandle;
+  try {
+    handle = PcapHandle.openOffline(options.path);
+  } catch (e) {
+    if (e instanceof PcapError) throw new RuntimeError(`cannot read ${options.path}: ${e.message}`);
+    throw e;
+  }
+  try {
+    const linkType = handle.linkType;
+    const linkTypeName = handle.linkTypeName;
+    if (!isSupportedLinkType(linkType)) {
+      throw new RuntimeError(
+        `${options.path}: unsupported link type ${linkTypeName} (${linkType})`,
+      );
+    }
+    const analyzer = new Analyzer(options.engine);
+    const progress = startProgress(options);
+    const started = performance.now();
+    let result: number;
+    let packets = 0;
+    let fileBytes = 0;
+    while ((result = handle.next()) === NextResult.PACKET) {
+      const verdict = analyzer.analyze(
+        linkType,
+        handle.data,
+        handle.dataOffset,
+        handle.capturedLength,
+        handle.wireLength,
+        handle.timestamp,
+      );
+      if (verdict === Verdict.DETECTION) printer.detection(analyzer.detection.toEvent());
+      if (progress !== undefined) {
+        fileBytes += handle.capturedLength + RECORD_OVERHEAD;
+        if (++packets % PROGRESS_STRIDE === 0) progress.update(fileBytes, packets);
+      }
+    }
+    progress?.done();
+    const summary: RunSummary = {
+      file: options.path,
+      linkType: linkTypeName,
+      stats: analyzer.stats,
+      flows: {
+        created: analyzer.flows.flowsCreated,
+        expired: analyzer.flows.flowsExpired,
+        evicted: analyzer.flows.flowsEvicted,
+        active: analyzer.flows.size,
+      },
+      endpointsLearned: analyzer.memory.learned,
+      seconds: (performance.now() - started) / 1000,
+    };
+    printer.summary(summary);
+    if (result === NextResult.ERROR) {
+      throw new RuntimeError(
+        `${options.path}: capture is corrupt after ${analyzer.stats.packets} packets: ${handle.error}`,
+      );
+    }
+    return summary;
+  } finally {
+    handle.close();
+  }
+}
+
+/** A one-line progress indicator on stderr. */
+class Progress {
+  readonly #total: number;
+  readonly #started = performance.now();
+  readonly #encoder = new TextEncoder();
+
+  constructor(total: number) {
+    this.#total = total;
+  }
+
+  update(done: number, packets: number): void {
+    const percent = Math.min(99, Math.floor((done / this.#total) * 100));
+    const seconds = (performance.now() - this.#started) / 1000;
+    const rate = Math.round(packets / Math.max(seconds, 1e-3) / 1000);
+    this.#write(`\r${percent}%  ${packets} packets  ${rate} k packets/s `);
+  }
+
+  done(): void {
+    this.#write("\r\x1b[K");
+  }
+
+  #write(text: string): void {
+    Deno.stderr.writeSync(this.#encoder.encode(text));
+  }
+}
+
+function startProgress(options: OfflineOptions): Progress | undefined {
+  if (options.progress === false) return undefined;
+  let size = 0;
+  try {
+    size = Deno.statSync(options.path).size;
+  } catch {
+    return undefined;
+  }
+  if (options.progress === true) return new Progress(size);
+  return Deno.stderr.isTerminal() && size >= PROGRESS_MIN_BYTES ? new Progress(size) : undefined;
+}

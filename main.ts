@@ -1,0 +1,69 @@
+/**
+ * The btblocker command line.
+ *
+ *     btblocker --read capture.pcapng --format jsonl
+ *
+ * Bad input ends with one line on stderr and exit status 2 (usage) or 1 (runtime); never a
+ * stack trace.
+ *
+ * @module
+ */
+
+import { parseCommandLine, usage } from "./cli/args.ts";
+import { EXIT_RUNTIME, EXIT_USAGE, RuntimeError, UsageError } from "./cli/errors.ts";
+import { readCapture } from "./cli/offline.ts";
+import { EventPrinter, LineWriter } from "./cli/output.ts";
+import { LibraryNotFoundError } from "./ffi/libpcap.ts";
+import manifest from "./deno.json" with { type: "json" };
+
+/** Runs the command line and returns the exit status. */
+export function main(args: string[]): number {
+  const out = new LineWriter();
+  try {
+    const config = parseCommandLine(args);
+    if (config.mode === "help") {
+      out.line(usage());
+      return 0;
+    }
+    if (config.mode === "version") {
+      out.line(`btblocker ${manifest.version} (deno ${Deno.version.deno})`);
+      return 0;
+    }
+    const printer = new EventPrinter(config.format, out);
+    readCapture(
+      { path: config.readPath, engine: config.engine, progress: config.progress },
+      printer,
+    );
+    return 0;
+  } catch (e) {
+    return fail(e);
+  } finally {
+    out.flush();
+  }
+}
+
+function fail(e: unknown): number {
+  const say = (message: string) => console.error(`btblocker: ${message}`);
+  if (e instanceof UsageError) {
+    say(e.message);
+    return EXIT_USAGE;
+  }
+  if (e instanceof RuntimeError || e instanceof LibraryNotFoundError) {
+    say(e.message);
+    return EXIT_RUNTIME;
+  }
+  if (e instanceof Deno.errors.NotCapable) {
+    say(
+      `${
+        e.message.split("\n")[0]
+      } (run the compiled binary, or deno run with the task's permissions)`,
+    );
+    return EXIT_RUNTIME;
+  }
+  if (e instanceof Deno.errors.BrokenPipe) return 0;
+  say(`internal error: ${e instanceof Error ? e.message : String(e)}`);
+  if (Deno.env.get("BTBLOCKER_DEBUG")) console.error(e);
+  return EXIT_RUNTIME;
+}
+
+if (import.meta.main) Deno.exit(main(Deno.args));
