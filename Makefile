@@ -1,0 +1,64 @@
+# btblocker — build, test and demo. Run as root on Debian/Ubuntu: missing parts are installed.
+#
+#   make demo    set everything up and run btblocker on the built-in default
+#   make test    set everything up and run every check and test (what CI runs)
+#   make bench   throughput benchmarks
+#   make build   compile the single binary ./btblocker (needs deno's runtime archive)
+
+DENO_VERSION := 2.9.6
+DEB_RUNTIME  := libpcap0.8
+DEB_TEST     := tcpdump python3
+DEB_BENCH    := wireshark-common libndpi-bin
+DEMO_CAPTURE := tests/fixtures/demo.pcap
+
+# Deno permissions: no -A anywhere (see tests/permissions_test.ts).
+PERM_READ := --allow-ffi --allow-read --allow-env
+PERM_TEST := --allow-ffi --allow-read --allow-write --allow-run --allow-env --allow-sys
+
+.PHONY: all deps deno debs test check demo bench bench-read build clean
+
+all: test
+
+deps: deno debs
+
+# Deno from npm, pinned; replaced when another version is installed.
+deno:
+	@if [ "$$(deno --version 2>/dev/null | head -n1 | cut -d' ' -f2)" != "$(DENO_VERSION)" ]; then \
+		echo "Installing deno $(DENO_VERSION) from npm"; \
+		command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm); \
+		npm install -g --silent deno@$(DENO_VERSION); \
+	fi
+
+# Debian packages, installed only when missing.
+debs:
+	@missing=""; for p in $(DEB_RUNTIME) $(DEB_TEST); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+check: deno
+	deno fmt --check
+	deno lint
+	deno check main.ts mod.ts
+
+test: deps check
+	deno test $(PERM_TEST)
+
+demo: deps
+	deno run $(PERM_READ) main.ts --read $(DEMO_CAPTURE)
+
+bench: deps
+	deno bench $(PERM_READ)
+
+bench-read: deps
+	@missing=""; for p in $(DEB_BENCH); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing)
+	bash bench/read_vs_ndpi.sh
+
+build: deno
+	deno compile $(PERM_READ) --output btblocker main.ts
+
+clean:
+	rm -f btblocker

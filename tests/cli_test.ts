@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import { LinkType } from "../dpi/decode.ts";
+import { concat, frame } from "./helpers/packets.ts";
+import { pcapBytes, testDirectory, writePcap } from "./helpers/pcap_writer.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const PERMISSIONS = ["--allow-ffi", "--allow-read", "--allow-env"];
+
+async function run(...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, MAIN, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+function assertOneLineError(stderr: string, pattern: RegExp) {
+  const lines = stderr.trim().split("\n");
+  assert.equal(lines.length, 1, `one line expected, got:\n${stderr}`);
+  assert.match(lines[0], /^btblocker: /);
+  assert.match(lines[0], pattern);
+  assert.doesNotMatch(stderr, /\bat\s+\S+:\d+:\d+/, "no stack trace");
+}
+
+const peerA = { ip: "10.1.1.2", port: 51000 };
+const peerB = { ip: "198.51.100.20", port: 6881 };
+const handshake = concat(
+  [19],
+  "BitTorrent protocol",
+  new Uint8Array(8),
+  new Uint8Array(20).fill(7),
+  "-TR3000-abcdefghijkl",
+);
+
+Deno.test("--help lists every option and exits 0", async () => {
+  const r = await run("--help");
+  assert.equal(r.code, 0);
+  for (
+    const flag of [
+      "--read",
+      "--format",
+      "--max-flows",
+      "--flow-timeout",
+      "--inspect-packets",
+      "--not-bt-ports",
+      "--detect-socks",
+      "--version",
+    ]
+  ) {
+    assert.ok(r.stdout.includes(flag), flag);
+  }
+});
+
+Deno.test("--version prints the version", async () => {
+  const r = await run("--version");
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^btblocker \d+\.\d+\.\d+/);
+});
+
+Deno.test("usage errors: one line, exit status 2", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--bogus"], /unknown option --bogus/],
+    [[], /nothing to do/],
+    [["--read"], /--read needs a value/],
+    [["--read", "x.pcap", "--format", "xml"], /--format must be text or jsonl/],
+    [["--read", "x.pcap", "--max-flows", "0"], /--max-flows must be a whole number/],
+    [["--read", "x.pcap", "--flow-timeout", "soon"], /--flow-timeout must be a duration/],
+    [["--read", "x.pcap", "--not-bt-ports", "80,99999"], /--not-bt-ports/],
+    [["stray"], /unexpected argument "stray"/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = await run(...args);
+    assert.equal(r.code, 2, args.join(" "));
+    assertOneLineError(r.stderr, pattern);
+  }
+});
+
+Deno.test("runtime errors: missing, unreadable-format and unsupported captures exit 1", async () => {
+  let r = await run("--read", "/nonexistent/capture.pcap");
+  assert.equal(r.code, 1);
+  assertOneLineError(r.stderr, /cannot read .*No such file/);
+  const dir = testDirectory();
+  await Deno.writeTextFile(`${dir}/notes.txt`, "this is not a capture file at all\n");
+  r = await run("--read", `${dir}/notes.txt`);
+  assert.equal(r.code, 1);
+  assertOneLineError(r.stderr, /cannot read/);
+  const odd = await writePcap(147, [{ data: new Uint8Array(20), time: 1 }]);
+  r = await run("--read", odd);
+  assert.equal(r.code, 1);
+  assertOneLineError(r.stderr, /unsupported link type .*147/);
+});
+
+Deno.test("a capture cut off mid-record reports what it read, then fails", async () => {
+  const f = frame({ l4: 6, src: peerA, dst: peerB, payload: handshake });
+  const whole = pcapBytes(LinkType.ETHERNET, [{ data: f, time: 1 }, { data: f, time: 2 }]);
+  const dir = testDirectory();
+  await Deno.writeFile(`${dir}/cut.pcap`, whole.subarray(0, whole.length - 10));
+  const r = await run("--read", `${dir}/cut.pcap`, "--format", "jsonl");
+  assert.equal(r.code, 1);
+  assertOneLineError(r.stderr, /corrupt after 1 packets/);
+  const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(lines.at(-1).event_type, "stats");
+  assert.equal(lines.at(-1).packets, 1);
+});
+
+Deno.test("jsonl: detection events then a stats line; malformed packets are counted, not fatal", async () => {
+  const good = frame({ l4: 6, src: peerA, dst: peerB, payload: handshake });
+  const broken = good.slice(0, 30); // IPv4 header cut short
+  const path = await writePcap(LinkType.ETHERNET, [
+    { data: broken, time: 1 },
+    { data: good, time: 2 },
+    { data: broken, time: 3 },
+  ]);
+  const r = await run("--read", path, "--format", "jsonl");
+  assert.equal(r.code, 0, r.stderr);
+  const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(events.length, 2);
+  const [d, s] = events;
+  assert.equal(d.event_type, "detection");
+  assert.equal(d.proto, "TCP");
+  assert.equal(d.src_ip, "10.1.1.2");
+  assert.equal(d.src_port, 51000);
+  assert.equal(d.dest_ip, "198.51.100.20");
+  assert.equal(d.dest_port, 6881);
+  assert.equal(d.reason, "bt_handshake");
+  assert.equal(d.flow_packet, 1);
+  assert.equal(d.timestamp, "1970-01-01T00:00:02.000Z");
+  assert.equal(s.event_type, "stats");
+  assert.equal(s.packets, 3);
+  assert.equal(s.malformed, 2);
+  assert.equal(s.bittorrent_flows, 1);
+  assert.deepEqual(s.detections, { bt_handshake: 1 });
+});
+
+Deno.test("text output is aligned and ends with a summary", async () => {
+  const path = await writePcap(LinkType.ETHERNET, [
+    { data: frame({ l4: 6, src: peerA, dst: peerB, payload: handshake }), time: 2 },
+  ]);
+  const r = await run("--read", path);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.split("\n");
+  assert.match(lines[0], /^TIME\s+PROTO\s+SOURCE\s+DESTINATION\s+REASON\s+PACKET$/);
+  assert.match(
+    lines[1],
+    /^1970-01-01T00:00:02.000Z\s+TCP\s+10\.1\.1\.2:51000\s+198\.51\.100\.20:6881\s+bt_handshake\s+1$/,
+  );
+  assert.equal(lines[0].indexOf("SOURCE"), lines[1].indexOf("10.1.1.2"));
+  assert.ok(r.stdout.includes("Summary of"));
+  assert.match(r.stdout, /BitTorrent\s+1 flows: bt_handshake 1/);
+});
+
+Deno.test("--progress reports on stderr while reading", async () => {
+  const f = frame({ l4: 17, src: peerA, dst: peerB, payload: "x" });
+  const records = Array.from({ length: 70000 }, (_, i) => ({ data: f, time: i / 1000 }));
+  const path = await writePcap(LinkType.ETHERNET, records);
+  const r = await run("--read", path, "--progress", "--format", "jsonl");
+  assert.equal(r.code, 0);
+  assert.match(r.stderr, /\d+%\s+65536 packets/);
+  const off = await run("--read", path, "--no-progress", "--format", "jsonl");
+  assert.equal(off.stderr, "");
+});
