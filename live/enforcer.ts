@@ -53,3 +53,36 @@ export interface Enforcer {
    */
   close(keepBans: boolean): void;
 }
+
+/**
+ * The `none` enforcer: keeps the ban list in memory and enforces nothing (for
+ * `--enforcer none` and monitor-only runs, where bans are reported but no packet is dropped).
+ */
+export class NoEnforcer implements Enforcer {
+  readonly name = "none";
+  readonly #bans = new Map<string, EnforcedBan>();
+
+  ban(ban: EnforcedBan): void {
+    this.#bans.set(key(ban.address, ban.ipVersion), { ...ban, address: ban.address.slice() });
+  }
+
+  unban(address: Uint32Array, ipVersion: number): void {
+    this.#bans.delete(key(address, ipVersion));
+  }
+
+  list(): EnforcedBan[] {
+    return [...this.#bans.values()];
+  }
+
+  counters(): DropCounters {
+    return { ipv4Packets: 0, ipv4Bytes: 0, ipv6Packets: 0, ipv6Bytes: 0 };
+  }
+
+  close(): void {
+    this.#bans.clear();
+  }
+}
+
+function key(address: Uint32Array, ipVersion: number): string {
+  return `${ipVersion}:${address.join(".")}`;
+}
