@@ -72,12 +72,31 @@ export function libpcapVersion(): string {
 
 export { LibraryNotFoundError };
 
+/** Status codes of `pcap_activate` that callers tell apart. */
+export const PcapStatus = {
+  /** Generic error. */
+  ERROR: -1,
+  /** The interface does not exist. */
+  NO_SUCH_DEVICE: -5,
+  /** Insufficient privileges. */
+  PERM_DENIED: -8,
+  /** The interface is down. */
+  IFACE_NOT_UP: -9,
+} as const;
+
 /** A libpcap call failed; the message is libpcap's. */
 export class PcapError extends Error {
-  /** @param message libpcap's error text, with context */
-  constructor(message: string) {
+  /** libpcap's status code when one is known (see {@linkcode PcapStatus}), else 0. */
+  readonly code: number;
+
+  /**
+   * @param message libpcap's error text, with context
+   * @param code libpcap's status code, when known
+   */
+  constructor(message: string, code = 0) {
     super(message);
     this.name = "PcapError";
+    this.code = code;
   }
 }
 
@@ -208,8 +227,10 @@ export class PcapHandle {
       h.#check(pcap.pcap_set_timeout(handle, options.timeoutMs), "set timeout");
       const status = pcap.pcap_activate(handle);
       if (status < 0) {
-        const detail = status === -1 ? h.error : cString(pcap.pcap_statustostr(status));
-        throw new PcapError(`${device}: ${detail}`);
+        const detail = status === PcapStatus.ERROR || status === PcapStatus.PERM_DENIED
+          ? h.error
+          : cString(pcap.pcap_statustostr(status));
+        throw new PcapError(`${device}: ${detail}`, status);
       }
       // A live ring moves packets around a region of about the buffer size: lay one window
       // over twice that so most packets need no new view.
