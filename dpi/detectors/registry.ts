@@ -7,11 +7,20 @@
 
 import type { EngineConfig } from "../config.ts";
 import type { Detector } from "../detector.ts";
+import { DhtDetector } from "./dht.ts";
+import { LsdDetector } from "./lsd.ts";
+import { PeerWireDetector } from "./peer_wire.ts";
 import { Socks5Detector } from "./socks5.ts";
+import { UtpDetector } from "./utp.ts";
 
 /** Creates one instance of every detector, sized for `config.maxFlows` flows. */
 export function createDetectors(config: EngineConfig): Detector[] {
+  const capacity = config.maxFlows;
   return [
+    new PeerWireDetector(capacity),
+    new DhtDetector(capacity),
+    new LsdDetector(),
     ...Socks5Detector.when(config),
+    new UtpDetector(capacity),
   ];
 }

@@ -142,7 +142,7 @@ export interface Conversation {
 /**
  * Plays a conversation between endpoints `a` and `b` through an analyzer. For TCP, sequence
  * and acknowledgement numbers follow the payloads (each side acknowledges all it received),
- * and `tcpHandshake` prepends SYN, SYN+ACK, ACK.
+ * `tcpHandshake` prepends SYN, SYN+ACK, ACK, and `snapLength` truncates the captured frames.
  */
 export function converse(
   l4: number,
@@ -155,6 +155,8 @@ export function converse(
     tcpHandshake?: boolean;
     analyzer?: Analyzer;
     startTime?: number;
+    /** Capture only the first `snapLength` bytes of each frame, as a capture snap length does. */
+    snapLength?: number;
   } = {},
 ): Conversation {
   const analyzer = options.analyzer ?? new Analyzer(options.config ?? {}, options.detectors);
@@ -176,7 +178,8 @@ export function converse(
       seq[from] = (seq[from] + payload.length + ((flags ?? 0) & 0x03 ? 1 : 0)) >>> 0;
     }
     time += 0.001;
-    const v = analyzer.analyze(LinkType.ETHERNET, f, 0, f.length, f.length, time);
+    const captured = Math.min(f.length, options.snapLength ?? f.length);
+    const v = analyzer.analyze(LinkType.ETHERNET, f, 0, captured, f.length, time);
     if (v === Verdict.DETECTION) detections.push(analyzer.detection.toEvent());
   };
   if (l4 === 6 && options.tcpHandshake) {
