@@ -250,7 +250,8 @@ const QUERIES = 4;
 /**
  * Detects DHT flows from their KRPC messages; marks a side as answered when its response or
  * error echoes a transaction id of a query the other side sent; learns the peers and nodes
- * listed in responses (`values`, `nodes`, `nodes6`) as {@linkcode Reason.DHT_PEER} endpoints.
+ * listed in such answered responses (`values`, `nodes`, `nodes6`) as
+ * {@linkcode Reason.DHT_PEER} endpoints.
  *
  * Never reports a payload as another protocol: uTorrent and libtorrent run DHT and uTP on one
  * UDP port, so a flow may alternate KRPC and uTP packets.
@@ -296,13 +297,20 @@ export class DhtDetector implements Detector {
     return parseKrpc(x.buf, x.offset, x.end, x.end - x.offset < x.wireLength, this.#message);
   }
 
-  /** Records a query's transaction id, or checks and learns from a response or error. */
+  /**
+   * Records a query's transaction id; for a response or error echoing one the other side
+   * sent, marks the sender as answered and (responses) learns the peers it lists. Unanswered
+   * responses teach nothing: an off-path forger cannot plant endpoints in the memory.
+   */
   #observe(x: Inspection): void {
     const m = this.#message;
-    if (m.tStart >= 0) {
-      if (m.kind === KrpcKind.QUERY) this.#rememberQuery(x, m.tStart, m.tLength);
-      else if (this.#queriedByOtherSide(x, m.tStart, m.tLength)) x.markAnswered();
+    if (m.tStart < 0) return;
+    if (m.kind === KrpcKind.QUERY) {
+      this.#rememberQuery(x, m.tStart, m.tLength);
+      return;
     }
+    if (!this.#queriedByOtherSide(x, m.tStart, m.tLength)) return;
+    x.markAnswered();
     if (m.kind === KrpcKind.RESPONSE) learnPeers(x, m.body);
   }
 

@@ -423,12 +423,13 @@ Deno.test("responses of a decided DHT flow teach values and nodes to the endpoin
   assert.equal(recall(c, node4.ip, node4.port), Reason.KNOWN_PEER);
 });
 
-Deno.test("the deciding packet is learned from when it is a response", () => {
+Deno.test("a response answering no query is detected but teaches no endpoints", () => {
   const c = dht(client, node4, [
     { from: "b", payload: response("zz", { nodes: node("198.51.100.5", 6881, 5) }) },
   ]);
   assert.equal(c.detections.length, 1);
-  assert.equal(recall(c, "198.51.100.5", 6881), Reason.DHT_PEER);
+  assert.equal(answered(c), 0);
+  assert.equal(recall(c, "198.51.100.5", 6881), 0, "a forged response cannot plant endpoints");
 });
 
 Deno.test("node lists whose length is not a whole number of entries are not learned", () => {
@@ -459,21 +460,32 @@ Deno.test("uTP packets sharing the DHT port neither hide nor disturb the DHT flo
   assert.equal(recall(c, "198.51.100.8", 6881), Reason.DHT_PEER);
 });
 
-Deno.test("a snap-truncated response is detected and its complete entries learned", () => {
+Deno.test("a snap-truncated response is parsed safely but, its transaction id cut off, teaches nothing", () => {
   const nodes = concat(...[1, 2, 3, 4].map((i) => node(`198.51.100.${20 + i}`, 6881, i)));
   const payload = response("tr", { nodes });
   const nodesAt = 12 + 20 + 11; // "d1:rd2:id20:" + id + "5:nodes104:"
   const f = frame({ l4: 17, src: node4, dst: client, payload });
   const headers = f.length - payload.length;
   const analyzer = new Analyzer({ maxFlows: 1024 }, [new DhtDetector(1024)]);
+  const q = frame({
+    l4: 17,
+    src: client,
+    dst: node4,
+    payload: query("tr", "find_node", { target: INFO_HASH }),
+  });
+  assert.equal(
+    analyzer.analyze(LinkType.ETHERNET, q, 0, q.length, q.length, 1_700_000_000),
+    Verdict.DETECTION,
+  );
   // Keep two whole node entries and half of the third.
   const captured = headers + nodesAt + 2 * 26 + 13;
   const v = analyzer.analyze(LinkType.ETHERNET, f, 0, captured, f.length, 1_700_000_000);
-  assert.equal(v, Verdict.DETECTION);
-  assert.equal(analyzer.detection.reason, Reason.DHT_KRPC);
+  assert.equal(v, Verdict.EVIDENCE, "decided by the query; now payload went both ways");
+  assert.equal(analyzer.detection.bidirectional, true);
   const c = { analyzer, detections: [] };
-  assert.equal(recall(c, "198.51.100.21", 6881), Reason.DHT_PEER);
-  assert.equal(recall(c, "198.51.100.22", 6881), Reason.DHT_PEER);
+  // "t" follows "r" in the sorted dictionary: cut inside "r", the answer cannot be matched.
+  assert.equal(analyzer.flows.answered[analyzer.flows.slots.newest], 0);
+  assert.equal(recall(c, "198.51.100.21", 6881), 0);
   assert.equal(recall(c, "198.51.100.23", 6881), 0);
 });
 
