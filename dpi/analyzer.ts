@@ -10,6 +10,7 @@
  */
 
 import { type EngineConfig, engineConfig } from "./config.ts";
+import { startsWithWord } from "./bytes.ts";
 import { Decoded, decodePacket } from "./decode.ts";
 import { Detection } from "./detection.ts";
 import { type Detector, Inspection, NOT_BITTORRENT } from "./detector.ts";
@@ -26,7 +27,21 @@ export const Verdict = {
   NONE: 0,
   /** The packet's flow was just classified as BitTorrent: see {@linkcode Analyzer.detection}. */
   DETECTION: 1,
+  /**
+   * A BitTorrent flow's evidence grew (an endpoint answered, or payload now flows both ways):
+   * {@linkcode Analyzer.detection} describes the flow again with this packet, so a ban that
+   * lacked evidence at the detection can follow.
+   */
+  EVIDENCE: 2,
 } as const;
+
+/** Payload bytes kept with a detection, for false-positive work. */
+export const DETECTION_PAYLOAD_BYTES = 512;
+
+/** Decided UDP flows keep being inspected for evidence up to this many budgets of packets. */
+const EVIDENCE_BUDGETS = 4;
+/** Bit of the reported-evidence byte: payload seen in both directions. */
+const BIDIRECTIONAL = 4;
 
 /** Counters kept by the analyzer. */
 export class AnalyzerStats {
@@ -82,7 +97,12 @@ export class Analyzer {
   readonly #tcp: Detector[];
   readonly #udp: Detector[];
   readonly #stateful: Detector[];
-  readonly #harvesters: (Detector | undefined)[];
+  /** TCP harvesters by the reason of the flows they want to see. */
+  readonly #tcpHarvesters: Detector[][];
+  /** UDP harvesters: they see every packet of decided UDP flows (DHT and uTP share a port). */
+  readonly #udpHarvesters: Detector[];
+  /** Evidence bits last reported per flow (`Answered` bits, and {@linkcode BIDIRECTIONAL}). */
+  readonly #reported: Uint8Array;
   readonly #sensitivePorts: Uint8Array;
   readonly #x: Inspection;
 
@@ -101,8 +121,10 @@ export class Analyzer {
     this.#tcp = list.filter((d) => d.transport !== IPPROTO_UDP);
     this.#udp = list.filter((d) => d.transport !== IPPROTO_TCP);
     this.#stateful = list.filter((d) => d.reset !== undefined);
-    this.#harvesters = new Array(REASON_COUNT);
-    for (const d of list) for (const r of d.harvests ?? []) this.#harvesters[r] = d;
+    this.#tcpHarvesters = Array.from({ length: REASON_COUNT }, () => []);
+    for (const d of this.#tcp) for (const r of d.harvests ?? []) this.#tcpHarvesters[r].push(d);
+    this.#udpHarvesters = this.#udp.filter((d) => d.harvest !== undefined);
+    this.#reported = new Uint8Array(c.maxFlows);
     this.#x = new Inspection(this.packet, this.flows, this.memory, c);
   }
 
@@ -144,22 +166,52 @@ export class Analyzer {
       const stateful = this.#stateful;
       for (let i = 0; i < stateful.length; i++) stateful[i].reset!(slot);
     }
-    if (p.payloadLength === 0) return Verdict.NONE;
     const state = flows.state[slot];
-    if (state === FlowState.BITTORRENT) {
-      const harvester = this.#harvesters[flows.reason[slot]];
-      if (harvester !== undefined) harvester.harvest!(this.#prepare(slot));
-      return Verdict.NONE;
-    }
-    if (state !== FlowState.INSPECTING) return Verdict.NONE;
+    if (state === FlowState.BITTORRENT) return this.#follow(slot);
+    if (p.payloadLength === 0 || state !== FlowState.INSPECTING) return Verdict.NONE;
     stats.inspected++;
     const x = this.#prepare(slot);
     let verdict = p.l4 === IPPROTO_TCP ? this.#run(this.#tcp, x) : this.#inspectUdp(x);
-    if (verdict === 0 && !x.sensitivePort) verdict = this.#recallEndpoints(timestamp);
+    if (verdict === 0 && !x.sensitivePort) verdict = this.#recallEndpoints(x);
     if (verdict > 0) return this.#decide(slot, verdict);
     if (verdict === NOT_BITTORRENT) flows.state[slot] = FlowState.OTHER;
     else if (x.payloadIndex >= this.config.inspectBudget) flows.state[slot] = FlowState.GIVEN_UP;
     return Verdict.NONE;
+  }
+
+  /**
+   * A packet of a flow already classified: harvest peers from it, keep decided UDP flows
+   * under inspection until both sides answered (bounded), and report evidence that grew.
+   */
+  #follow(slot: number): number {
+    const p = this.packet;
+    const flows = this.flows;
+    if (p.payloadLength > 0) {
+      const x = this.#prepare(slot);
+      if (p.l4 === IPPROTO_UDP) {
+        const complete = flows.answered[slot] === (Answered.INITIATOR | Answered.RESPONDER);
+        if (!complete && x.payloadIndex <= EVIDENCE_BUDGETS * this.config.inspectBudget) {
+          this.#inspectUdp(x);
+        } else {
+          const harvesters = this.#udpHarvesters;
+          for (let i = 0; i < harvesters.length; i++) harvesters[i].harvest!(x);
+        }
+      } else {
+        const harvesters = this.#tcpHarvesters[flows.reason[slot]];
+        for (let i = 0; i < harvesters.length; i++) harvesters[i].harvest!(x);
+      }
+    }
+    const evidence = this.#evidence(slot);
+    if (evidence === this.#reported[slot]) return Verdict.NONE;
+    this.#reported[slot] = evidence;
+    this.#describe(slot, flows.reason[slot]);
+    return Verdict.EVIDENCE;
+  }
+
+  #evidence(slot: number): number {
+    const flows = this.flows;
+    const both = flows.payloadPackets[slot * 2] > 0 && flows.payloadPackets[slot * 2 + 1] > 0;
+    return flows.answered[slot] | (both ? BIDIRECTIONAL : 0);
   }
 
   #prepare(slot: number): Inspection {
@@ -205,33 +257,45 @@ export class Analyzer {
     return this.#run(this.#udp, x);
   }
 
-  #recallEndpoints(now: number): number {
+  /**
+   * Endpoints remembered as BitTorrent decide a flow that no detector recognised. Endpoints
+   * only announced by a peer list (not yet seen doing BitTorrent) are not trusted for a flow
+   * that opens with text, such as an HTTP request: a peer list can name any server.
+   */
+  #recallEndpoints(x: Inspection): number {
     const p = this.packet;
     const memory = this.memory;
-    const r = memory.recall(p.dst, p.ipVersion, p.dstPort, now);
-    return r !== 0 ? r : memory.recall(p.src, p.ipVersion, p.srcPort, now);
+    const now = x.now;
+    let r = memory.recall(p.dst, p.ipVersion, p.dstPort, now);
+    if (r === 0) r = memory.recall(p.src, p.ipVersion, p.srcPort, now);
+    if (r > Reason.KNOWN_PEER && startsWithWord(x.buf, x.offset, x.end)) return 0;
+    return r;
   }
 
   #decide(slot: number, reason: number): number {
     const flows = this.flows;
-    const p = this.packet;
     flows.state[slot] = FlowState.BITTORRENT;
     flows.reason[slot] = reason;
-    const flowPacket = flows.totalPackets(slot);
-    flows.decidedAt[slot] = flowPacket;
+    flows.decidedAt[slot] = flows.totalPackets(slot);
     this.stats.detections[reason]++;
-    if (
-      !isEndpointReason(reason) && reason !== Reason.WEBSEED &&
-      reason !== Reason.BT_USER_AGENT && reason !== Reason.SOCKS5
-    ) {
+    if (!isEndpointReason(reason) && reason !== Reason.WEBSEED &&
+      reason !== Reason.BT_USER_AGENT && reason !== Reason.SOCKS5) {
       this.#rememberFlowEndpoints();
     }
+    this.#reported[slot] = this.#evidence(slot);
+    this.#describe(slot, reason);
+    return Verdict.DETECTION;
+  }
+
+  /** Fills {@linkcode detection} from the flow and the current packet. */
+  #describe(slot: number, reason: number): void {
+    const flows = this.flows;
+    const p = this.packet;
     const d = this.detection;
-    const fromResponder = flows.direction === 1;
     const answered = flows.answered[slot];
     d.flowId = flows.id[slot];
     d.reason = reason;
-    d.flowPacket = flowPacket;
+    d.flowPacket = flows.totalPackets(slot);
     d.timestamp = p.timestamp;
     d.ipVersion = p.ipVersion;
     d.l4 = p.l4;
@@ -239,11 +303,13 @@ export class Analyzer {
     d.dst.set(p.dst);
     d.srcPort = p.srcPort;
     d.dstPort = p.dstPort;
-    d.fromResponder = fromResponder;
+    d.fromResponder = flows.direction === 1;
     d.initiatorAnswered = (answered & Answered.INITIATOR) !== 0;
     d.responderAnswered = (answered & Answered.RESPONDER) !== 0;
     d.bidirectional = flows.payloadPackets[slot * 2] > 0 && flows.payloadPackets[slot * 2 + 1] > 0;
-    return Verdict.DETECTION;
+    const length = Math.min(p.payloadLength, DETECTION_PAYLOAD_BYTES);
+    d.payload.set(p.buf.subarray(p.payloadOffset, p.payloadOffset + length));
+    d.payloadLength = length;
   }
 
   /**

@@ -110,3 +110,16 @@ export function isText(buf: Uint8Array, off: number, end: number): boolean {
   }
   return true;
 }
+
+/**
+ * Whether `[off, end)` starts with three ASCII letters, as text protocols do (`GET `, `POST`,
+ * `HTTP/`, `SSH-`, …) and binary BitTorrent payloads almost never do.
+ */
+export function startsWithWord(buf: Uint8Array, off: number, end: number): boolean {
+  if (end - off < 3) return false;
+  for (let i = off; i < off + 3; i++) {
+    const c = buf[i] | 0x20;
+    if (c < 0x61 || c > 0x7a) return false;
+  }
+  return true;
+}

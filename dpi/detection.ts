@@ -41,6 +41,10 @@ export class Detection {
   responderAnswered = false;
   /** Whether both directions carried payload. */
   bidirectional = false;
+  /** The first bytes (up to 512) of the reporting packet's payload. */
+  readonly payload: Uint8Array = new Uint8Array(512);
+  /** How many bytes of {@linkcode payload} are valid. */
+  payloadLength = 0;
 
   /** The detection as a plain event object (the `jsonl` format's fields). */
   toEvent(): DetectionEvent {

@@ -8,9 +8,11 @@
 import type { EngineConfig } from "../config.ts";
 import type { Detector } from "../detector.ts";
 import { DhtDetector } from "./dht.ts";
+import { HttpDetector } from "./http.ts";
 import { LsdDetector } from "./lsd.ts";
 import { PeerWireDetector } from "./peer_wire.ts";
 import { Socks5Detector } from "./socks5.ts";
+import { UdpTrackerDetector } from "./udp_tracker.ts";
 import { UtpDetector } from "./utp.ts";
 
 /** Creates one instance of every detector, sized for `config.maxFlows` flows. */
@@ -18,6 +20,8 @@ export function createDetectors(config: EngineConfig): Detector[] {
   const capacity = config.maxFlows;
   return [
     new PeerWireDetector(capacity),
+    new HttpDetector(capacity),
+    new UdpTrackerDetector(capacity),
     new DhtDetector(capacity),
     new LsdDetector(),
     ...Socks5Detector.when(config),
