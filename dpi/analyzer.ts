@@ -278,8 +278,10 @@ export class Analyzer {
     flows.reason[slot] = reason;
     flows.decidedAt[slot] = flows.totalPackets(slot);
     this.stats.detections[reason]++;
-    if (!isEndpointReason(reason) && reason !== Reason.WEBSEED &&
-      reason !== Reason.BT_USER_AGENT && reason !== Reason.SOCKS5) {
+    if (
+      !isEndpointReason(reason) && reason !== Reason.WEBSEED &&
+      reason !== Reason.BT_USER_AGENT && reason !== Reason.SOCKS5
+    ) {
       this.#rememberFlowEndpoints();
     }
     this.#reported[slot] = this.#evidence(slot);
