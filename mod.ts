@@ -19,7 +19,7 @@
  * @module
  */
 
-export { Analyzer, AnalyzerStats, Verdict } from "./dpi/analyzer.ts";
+export { Analyzer, AnalyzerStats, DETECTION_PAYLOAD_BYTES, Verdict } from "./dpi/analyzer.ts";
 export { DEFAULT_ENGINE_CONFIG, type EngineConfig, engineConfig } from "./dpi/config.ts";
 export {
   Decoded,
@@ -31,6 +31,54 @@ export {
 export { Detection, type DetectionEvent } from "./dpi/detection.ts";
 export { type Detector, Inspection, NOT_BITTORRENT } from "./dpi/detector.ts";
 export { createDetectors } from "./dpi/detectors/registry.ts";
+export {
+  HANDSHAKE_LENGTH,
+  isExtensionHandshake,
+  isPeerWireHandshake,
+  MESSAGE_INVALID,
+  MESSAGE_TRUNCATED,
+  PeerWireDetector,
+  PeerWireId,
+  peerWireMessageLength,
+} from "./dpi/detectors/peer_wire.ts";
+export { DhtDetector, KrpcKind, KrpcMessage, parseKrpc } from "./dpi/detectors/dht.ts";
+export {
+  HttpDetector,
+  httpRequestReason,
+  isBitTorrentUserAgent,
+  isClientPeerId,
+} from "./dpi/detectors/http.ts";
+export {
+  isUdpTrackerConnect,
+  TrackerAction,
+  trackerRequestAction,
+  trackerResponseAction,
+  UdpTrackerDetector,
+} from "./dpi/detectors/udp_tracker.ts";
+export { UtpDetector, utpPacketType, UtpType } from "./dpi/detectors/utp.ts";
+export { isLsdAnnouncement, LSD_PORT, LsdDetector } from "./dpi/detectors/lsd.ts";
+export {
+  looksRandom,
+  minDistinctRandom,
+  MseDetector,
+  startsWithSmallInteger,
+} from "./dpi/detectors/mse.ts";
+export {
+  isDtlsRecord,
+  isFramedStun,
+  isOtherTcpProtocol,
+  isOtherUdpProtocol,
+  isQuicWithVersion,
+  isRtsp,
+  isSip,
+  isSmb,
+  isSshBanner,
+  isStun,
+  isTlsRecord,
+  isTpktConnection,
+  isWireGuard,
+  OtherProtocolsDetector,
+} from "./dpi/detectors/other_protocols.ts";
 export { Socks5Detector, socks5UdpPayloadOffset } from "./dpi/detectors/socks5.ts";
 export { EndpointMemory } from "./dpi/endpoint_memory.ts";
 export { Answered, FlowState, FlowTable } from "./dpi/flow_table.ts";

@@ -1,14 +1,26 @@
 /**
  * The command line: option definitions (which also generate `--help`), parsing with
- * `node:util` `parseArgs`, and validation into one {@linkcode CliConfig}.
+ * `node:util` `parseArgs`, environment variables, and validation into one
+ * {@linkcode CliConfig}.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from "../dpi/config.ts";
+import { DEFAULT_LOCAL_NETWORKS, NetworkList } from "../live/networks.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { UsageError } from "./errors.ts";
+
+/** Sections of `--help`, in order. */
+export const SECTIONS = [
+  "Live capture",
+  "Blocking",
+  "Logging",
+  "Offline",
+  "Detection",
+  "General",
+] as const;
 
 /** One command-line option, with the help text printed by `--help`. */
 export interface OptionSpec {
@@ -21,15 +33,181 @@ export interface OptionSpec {
   /** Name of the value in help (`FILE`, `N`, `DURATION`). */
   value?: string;
   /** Section of the help. */
-  section: "Offline" | "Detection" | "General";
+  section: typeof SECTIONS[number];
   /** What it does (and its default). */
   help: string;
+  /** Environment variable read when the option is not given. */
+  env?: string;
+  /** May be given several times. */
+  multiple?: boolean;
 }
 
 const D = DEFAULT_ENGINE_CONFIG;
 
+/** Default live settings. */
+export const LIVE_DEFAULTS = {
+  snaplen: 512,
+  bufferSize: 32 << 20,
+  maxBans: 100000,
+  banDuration: 5 * 3600,
+  cleanupInterval: 300,
+  statsInterval: 10,
+  pinDir: "/sys/fs/bpf/btblocker",
+} as const;
+
 /** Every option btblocker accepts. */
 export const OPTIONS: readonly OptionSpec[] = [
+  {
+    name: "interfaces",
+    type: "string",
+    short: "i",
+    value: "LIST",
+    section: "Live capture",
+    env: "INTERFACE",
+    help: "Capture and block on these interfaces (comma-separated); starts live mode.",
+  },
+  {
+    name: "snaplen",
+    type: "string",
+    value: "BYTES",
+    section: "Live capture",
+    help: `Bytes captured per packet (${LIVE_DEFAULTS.snaplen}).`,
+  },
+  {
+    name: "buffer-size",
+    type: "string",
+    value: "SIZE",
+    section: "Live capture",
+    help: `Kernel capture buffer per interface, e.g. 64M (${LIVE_DEFAULTS.bufferSize >> 20}M).`,
+  },
+  {
+    name: "promiscuous",
+    type: "boolean",
+    section: "Live capture",
+    help: "Put the interfaces in promiscuous mode (not needed on a router).",
+  },
+  {
+    name: "enforcer",
+    type: "string",
+    value: "auto|xdp|nftables|none",
+    section: "Blocking",
+    env: "ENFORCER",
+    help: "How bans are enforced: XDP, an nftables table, or not at all; auto tries XDP then " +
+      "nftables (auto).",
+  },
+  {
+    name: "xdp-mode",
+    type: "string",
+    value: "auto|native|generic",
+    section: "Blocking",
+    env: "XDP_MODE",
+    help: "XDP attach mode; auto tries native, then generic (auto).",
+  },
+  {
+    name: "ban-duration",
+    type: "string",
+    value: "DURATION",
+    section: "Blocking",
+    env: "BAN_DURATION",
+    help: `How long a detected peer stays banned (${formatDuration(LIVE_DEFAULTS.banDuration)}).`,
+  },
+  {
+    name: "cleanup-interval",
+    type: "string",
+    value: "DURATION",
+    section: "Blocking",
+    env: "XDP_CLEANUP_INTERVAL",
+    help: `How often expired bans are removed (${
+      formatDuration(LIVE_DEFAULTS.cleanupInterval)
+    }; the kernel stops dropping at expiry anyway).`,
+  },
+  {
+    name: "max-bans",
+    type: "string",
+    value: "N",
+    section: "Blocking",
+    help: `Bans held at once; beyond it the oldest is lifted (${LIVE_DEFAULTS.maxBans}).`,
+  },
+  {
+    name: "ban-scope",
+    type: "string",
+    value: "peer|src|both",
+    section: "Blocking",
+    help: "Who is banned: the endpoint outside the local networks (peer), the detected " +
+      "packet's source (src), or both endpoints (peer).",
+  },
+  {
+    name: "local-net",
+    type: "string",
+    value: "CIDR",
+    multiple: true,
+    section: "Blocking",
+    help: `Local networks (repeatable, or comma-separated; default ${
+      DEFAULT_LOCAL_NETWORKS.join(", ")
+    }, plus the host's own addresses).`,
+  },
+  {
+    name: "allow",
+    type: "string",
+    value: "CIDR",
+    multiple: true,
+    section: "Blocking",
+    help: "Never ban these ranges (repeatable, or comma-separated). Loopback, multicast, " +
+      "broadcast and the host's own addresses are never banned.",
+  },
+  {
+    name: "monitor-only",
+    type: "boolean",
+    section: "Blocking",
+    env: "MONITOR_ONLY",
+    help: "Detect and log, never ban.",
+  },
+  {
+    name: "flush-bans",
+    type: "boolean",
+    section: "Blocking",
+    help: "Start with an empty ban list (bans otherwise survive a restart).",
+  },
+  {
+    name: "bpf-pin-dir",
+    type: "string",
+    value: "DIR",
+    section: "Blocking",
+    help: `Where the XDP ban maps are pinned so bans survive a restart (${LIVE_DEFAULTS.pinDir}).`,
+  },
+  {
+    name: "log-level",
+    type: "string",
+    value: "error|warn|info|debug",
+    section: "Logging",
+    env: "LOG_LEVEL",
+    help: "Least severe messages logged (info).",
+  },
+  {
+    name: "log-format",
+    type: "string",
+    value: "text|json",
+    section: "Logging",
+    help: "Log lines for people (text) or as JSON objects (text).",
+  },
+  {
+    name: "detection-log",
+    type: "string",
+    value: "PATH",
+    section: "Logging",
+    env: "DETECTION_LOG",
+    help: "Append every detection as a JSON line (with action, interface, payload); reopened " +
+      "on SIGHUP for logrotate.",
+  },
+  {
+    name: "stats-interval",
+    type: "string",
+    value: "DURATION",
+    section: "Logging",
+    help: `How often traffic, drop and ban counters are logged (${
+      formatDuration(LIVE_DEFAULTS.statsInterval)
+    }).`,
+  },
   {
     name: "read",
     type: "string",
@@ -118,13 +296,58 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
+/** Environment variables btblocker reads. */
+export const ENV_VARS: readonly string[] = OPTIONS.flatMap((o) => o.env ? [o.env] : []);
+
 /** Output formats of offline mode. */
 export type OutputFormat = "text" | "jsonl";
+
+/** Settings of live mode. */
+export interface LiveConfig {
+  /** Interfaces to capture and block on. */
+  interfaces: string[];
+  /** Bytes captured per packet. */
+  snaplen: number;
+  /** Kernel buffer per interface, bytes. */
+  bufferSize: number;
+  /** Promiscuous mode. */
+  promiscuous: boolean;
+  /** Ban enforcement. */
+  enforcer: "auto" | "xdp" | "nftables" | "none";
+  /** XDP attach mode. */
+  xdpMode: "auto" | "native" | "generic";
+  /** Ban length, seconds. */
+  banDuration: number;
+  /** Seconds between sweeps of expired bans. */
+  cleanupInterval: number;
+  /** Maximum bans held. */
+  maxBans: number;
+  /** Which endpoint is banned. */
+  banScope: "peer" | "src" | "both";
+  /** Local networks (the host's addresses are added at start). */
+  localNetworks: NetworkList;
+  /** Never-banned ranges. */
+  allow: NetworkList;
+  /** Detect and log only. */
+  monitorOnly: boolean;
+  /** Start with an empty ban list. */
+  flushBans: boolean;
+  /** bpffs directory for pinned maps. */
+  pinDir: string;
+  /** Log level. */
+  logLevel: "error" | "warn" | "info" | "debug";
+  /** Log line format. */
+  logFormat: "text" | "json";
+  /** Detection log file, if any. */
+  detectionLog: string | null;
+  /** Seconds between stats lines. */
+  statsInterval: number;
+}
 
 /** The validated command line. */
 export interface CliConfig {
   /** What to do. */
-  mode: "read" | "help" | "version";
+  mode: "read" | "live" | "help" | "version";
   /** Capture file for `read`. */
   readPath: string;
   /** Output format. */
@@ -133,31 +356,53 @@ export interface CliConfig {
   progress: boolean | undefined;
   /** Engine settings given on the command line. */
   engine: Partial<EngineConfig>;
+  /** Live settings (defaults in offline mode). */
+  live: LiveConfig;
 }
 
+type Values = Record<string, string | boolean | string[] | undefined>;
+
 /**
- * Parses and validates the command line.
+ * Parses and validates the command line, taking unset options from the environment.
  *
- * @throws {UsageError} with a one-line message for unknown flags and bad values
+ * @param args the arguments (without the program name)
+ * @param env reads an environment variable (default `Deno.env.get`)
+ * @throws {UsageError} with a one-line message for unknown flags, bad values and conflicts
  *
  * @example
  * ```ts
  * import { parseCommandLine } from "./args.ts";
- * const c = parseCommandLine(["--read", "x.pcap", "--format", "jsonl"]);
+ * const c = parseCommandLine(["--read", "x.pcap", "--format", "jsonl"], () => undefined);
  * c.mode; // "read"
  * ```
  */
-export function parseCommandLine(args: string[]): CliConfig {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+export function parseCommandLine(
+  args: string[],
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): CliConfig {
+  const options: Record<
+    string,
+    { type: "string" | "boolean"; short?: string; multiple?: boolean }
+  > = {};
   for (const o of OPTIONS) {
-    options[o.name] = o.short ? { type: o.type, short: o.short } : { type: o.type };
+    options[o.name] = {
+      type: o.type,
+      ...(o.short ? { short: o.short } : {}),
+      ...(o.multiple ? { multiple: true } : {}),
+    };
   }
-  let values: Record<string, string | boolean | undefined>;
+  let given: Values;
   try {
-    const parsed = parseArgs({ args, options, strict: true, allowPositionals: false });
-    values = parsed.values as Record<string, string | boolean | undefined>;
+    given = parseArgs({ args, options, strict: true, allowPositionals: false }).values as Values;
   } catch (e) {
     throw new UsageError(describeParseError(e));
+  }
+  const values: Values = { ...given };
+  for (const o of OPTIONS) {
+    if (o.env === undefined || values[o.name] !== undefined) continue;
+    const text = env(o.env);
+    if (text === undefined || text === "") continue;
+    values[o.name] = o.type === "boolean" ? envBoolean(o.env, text) : text;
   }
   const config: CliConfig = {
     mode: "read",
@@ -165,69 +410,185 @@ export function parseCommandLine(args: string[]): CliConfig {
     format: "text",
     progress: undefined,
     engine: {},
+    live: liveDefaults(),
   };
   if (values.help) return { ...config, mode: "help" };
   if (values.version) return { ...config, mode: "version" };
-  if (values.read === undefined) {
-    throw new UsageError("nothing to do: give --read FILE (see --help)");
+  if (given.read !== undefined && given.interfaces !== undefined) {
+    throw new UsageError("--read and --interfaces exclude each other: read a file or capture live");
   }
+  if (given.read !== undefined) config.mode = "read";
+  else if (values.interfaces !== undefined) config.mode = "live";
+  else throw new UsageError("nothing to do: give --interfaces LIST or --read FILE (see --help)");
+  parseEngine(values, config.engine);
+  if (config.mode === "read") {
+    parseOffline(given, config);
+    refuseOthers(given, "Offline", "--read");
+  } else {
+    parseLive(values, config.live);
+    refuseOthers(given, "Live", "--interfaces");
+  }
+  return config;
+}
+
+/** Live-only options refused with --read, and offline-only ones refused live. */
+function refuseOthers(given: Values, mode: "Offline" | "Live", flag: string): void {
+  const foreign = mode === "Offline" ? ["Live capture", "Blocking", "Logging"] : ["Offline"];
+  for (const o of OPTIONS) {
+    if (foreign.includes(o.section) && given[o.name] !== undefined) {
+      throw new UsageError(`--${o.name} does not apply with ${flag}`);
+    }
+  }
+}
+
+function liveDefaults(): LiveConfig {
+  return {
+    interfaces: [],
+    snaplen: LIVE_DEFAULTS.snaplen,
+    bufferSize: LIVE_DEFAULTS.bufferSize,
+    promiscuous: false,
+    enforcer: "auto",
+    xdpMode: "auto",
+    banDuration: LIVE_DEFAULTS.banDuration,
+    cleanupInterval: LIVE_DEFAULTS.cleanupInterval,
+    maxBans: LIVE_DEFAULTS.maxBans,
+    banScope: "peer",
+    localNetworks: NetworkList.parse(DEFAULT_LOCAL_NETWORKS),
+    allow: NetworkList.parse([]),
+    monitorOnly: false,
+    flushBans: false,
+    pinDir: LIVE_DEFAULTS.pinDir,
+    logLevel: "info",
+    logFormat: "text",
+    detectionLog: null,
+    statsInterval: LIVE_DEFAULTS.statsInterval,
+  };
+}
+
+function parseOffline(values: Values, config: CliConfig): void {
   if (values.read === "") throw new UsageError("--read needs a file name");
   config.readPath = values.read as string;
   const format = values.format as string | undefined;
-  if (format !== undefined) {
-    if (format !== "text" && format !== "jsonl") {
-      throw new UsageError(`--format must be text or jsonl, got "${format}"`);
-    }
-    config.format = format;
-  }
+  if (format !== undefined) config.format = choice("--format", format, ["text", "jsonl"]);
   if (values.progress && values["no-progress"]) {
     throw new UsageError("--progress and --no-progress contradict each other");
   }
   if (values.progress) config.progress = true;
   if (values["no-progress"]) config.progress = false;
-  const e = config.engine;
-  if (values["max-flows"] !== undefined) {
-    e.maxFlows = integer("--max-flows", values["max-flows"] as string, 1, 1 << 24);
+}
+
+function parseEngine(values: Values, e: Partial<EngineConfig>): void {
+  const text = (name: string) => values[name] as string | undefined;
+  if (text("max-flows") !== undefined) {
+    e.maxFlows = integer("--max-flows", text("max-flows")!, 1, 1 << 24);
   }
-  if (values["flow-timeout"] !== undefined) {
-    e.flowIdleTimeout = duration("--flow-timeout", values["flow-timeout"] as string);
+  if (text("flow-timeout") !== undefined) {
+    e.flowIdleTimeout = duration("--flow-timeout", text("flow-timeout")!);
   }
-  if (values["inspect-packets"] !== undefined) {
-    e.inspectBudget = integer("--inspect-packets", values["inspect-packets"] as string, 1, 1000);
+  if (text("inspect-packets") !== undefined) {
+    e.inspectBudget = integer("--inspect-packets", text("inspect-packets")!, 1, 1000);
   }
-  if (values["max-endpoints"] !== undefined) {
-    e.maxEndpoints = integer("--max-endpoints", values["max-endpoints"] as string, 1, 1 << 24);
+  if (text("max-endpoints") !== undefined) {
+    e.maxEndpoints = integer("--max-endpoints", text("max-endpoints")!, 1, 1 << 24);
   }
-  if (values["endpoint-ttl"] !== undefined) {
-    e.endpointTtl = duration("--endpoint-ttl", values["endpoint-ttl"] as string);
+  if (text("endpoint-ttl") !== undefined) {
+    e.endpointTtl = duration("--endpoint-ttl", text("endpoint-ttl")!);
   }
-  if (values["not-bt-ports"] !== undefined) {
-    e.notBitTorrentPorts = portList("--not-bt-ports", values["not-bt-ports"] as string);
+  if (text("not-bt-ports") !== undefined) {
+    e.notBitTorrentPorts = portList("--not-bt-ports", text("not-bt-ports")!);
   }
   if (values["detect-socks"]) e.detectSocks = true;
-  return config;
+}
+
+function parseLive(values: Values, l: LiveConfig): void {
+  const text = (name: string) => values[name] as string | undefined;
+  const interfaces = (text("interfaces") ?? "").split(",").map((s) => s.trim()).filter((s) => s);
+  if (interfaces.length === 0) {
+    throw new UsageError("--interfaces needs at least one interface name");
+  }
+  const seen = new Set<string>();
+  for (const name of interfaces) {
+    if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(name)) {
+      throw new UsageError(`"${name}" is not an interface name`);
+    }
+    if (seen.has(name)) throw new UsageError(`interface ${name} is listed twice`);
+    seen.add(name);
+  }
+  l.interfaces = interfaces;
+  if (text("snaplen") !== undefined) l.snaplen = integer("--snaplen", text("snaplen")!, 64, 262144);
+  if (text("buffer-size") !== undefined) l.bufferSize = size("--buffer-size", text("buffer-size")!);
+  if (values.promiscuous) l.promiscuous = true;
+  if (text("enforcer") !== undefined) {
+    l.enforcer = choice("--enforcer", text("enforcer")!, ["auto", "xdp", "nftables", "none"]);
+  }
+  if (text("xdp-mode") !== undefined) {
+    l.xdpMode = choice("--xdp-mode", text("xdp-mode")!, ["auto", "native", "generic"]);
+  }
+  if (text("ban-duration") !== undefined) {
+    l.banDuration = duration("--ban-duration", text("ban-duration")!);
+  }
+  if (text("cleanup-interval") !== undefined) {
+    l.cleanupInterval = duration("--cleanup-interval", text("cleanup-interval")!);
+  }
+  if (text("max-bans") !== undefined) {
+    l.maxBans = integer("--max-bans", text("max-bans")!, 1, 1 << 24);
+  }
+  if (text("ban-scope") !== undefined) {
+    l.banScope = choice("--ban-scope", text("ban-scope")!, ["peer", "src", "both"]);
+  }
+  if (values["local-net"] !== undefined) {
+    l.localNetworks = cidrs("--local-net", values["local-net"] as string[]);
+  }
+  if (values.allow !== undefined) l.allow = cidrs("--allow", values.allow as string[]);
+  if (values["monitor-only"]) l.monitorOnly = true;
+  if (values["flush-bans"]) l.flushBans = true;
+  if (text("bpf-pin-dir") !== undefined) {
+    if (!text("bpf-pin-dir")!.startsWith("/")) {
+      throw new UsageError("--bpf-pin-dir must be an absolute path");
+    }
+    l.pinDir = text("bpf-pin-dir")!;
+  }
+  if (text("log-level") !== undefined) {
+    l.logLevel = choice("--log-level", text("log-level")!, ["error", "warn", "info", "debug"]);
+  }
+  if (text("log-format") !== undefined) {
+    l.logFormat = choice("--log-format", text("log-format")!, ["text", "json"]);
+  }
+  if (text("detection-log") !== undefined) {
+    if (text("detection-log") === "") throw new UsageError("--detection-log needs a file name");
+    l.detectionLog = text("detection-log")!;
+  }
+  if (text("stats-interval") !== undefined) {
+    l.statsInterval = duration("--stats-interval", text("stats-interval")!);
+  }
+  if (l.monitorOnly && values.enforcer !== undefined && l.enforcer !== "none") {
+    throw new UsageError("--monitor-only never bans: --enforcer does not apply (drop one of them)");
+  }
 }
 
 /** The `--help` text, generated from {@linkcode OPTIONS}. */
 export function usage(): string {
   const lines = [
-    "btblocker — find BitTorrent traffic by deep packet inspection.",
+    "btblocker — find BitTorrent traffic by deep packet inspection and ban the peers in the kernel.",
     "",
     "Usage:",
-    "  btblocker --read FILE [--format text|jsonl] [options]",
+    "  btblocker --interfaces eth0,eth1 [options]      live: detect and ban (as root)",
+    "  btblocker --read FILE [--format text|jsonl]     offline: audit a capture",
     "",
   ];
-  for (const section of ["Offline", "Detection", "General"] as const) {
+  for (const section of SECTIONS) {
     lines.push(`${section}:`);
     for (const o of OPTIONS.filter((o) => o.section === section)) {
       const flag = `${o.short ? `-${o.short}, ` : "    "}--${o.name}${
         o.value ? ` ${o.value}` : ""
       }`;
-      lines.push(`  ${flag.padEnd(34)}${o.help}`);
+      const env = o.env ? ` [env ${o.env}]` : "";
+      lines.push(`  ${flag.padEnd(36)}${o.help}${env}`);
     }
     lines.push("");
   }
-  lines.push("Durations: 250ms, 30s, 5m, 5h, 1d, or plain seconds.");
+  lines.push("Durations: 250ms, 30s, 5m, 5h, 1d, or plain seconds. Sizes: 512k, 64M, 1G or bytes.");
+  lines.push("Options given on the command line override the environment.");
   lines.push("Exit status: 0 done, 1 runtime error, 2 usage error.");
   return lines.join("\n");
 }
@@ -245,6 +606,22 @@ function describeParseError(e: unknown): string {
   return message.split("\n")[0];
 }
 
+function envBoolean(name: string, text: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(t)) return true;
+  if (["0", "false", "no", "off"].includes(t)) return false;
+  throw new UsageError(`${name} must be true or false, got "${text}"`);
+}
+
+function choice<T extends string>(flag: string, text: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(text)) {
+    throw new UsageError(
+      `${flag} must be ${allowed.join(", ").replace(/, ([^,]*)$/, " or $1")}, got "${text}"`,
+    );
+  }
+  return text as T;
+}
+
 function integer(flag: string, text: string, min: number, max: number): number {
   const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
   if (!Number.isInteger(n) || n < min || n > max) {
@@ -259,6 +636,24 @@ function duration(flag: string, text: string): number {
     throw new UsageError(`${flag} must be a duration like 30s, 5m, 5h or 1d, got "${text}"`);
   }
   return seconds;
+}
+
+function size(flag: string, text: string): number {
+  const m = /^\s*(\d+)\s*([kmg]?)i?b?\s*$/i.exec(text);
+  const bytes = m === null ? NaN : Number(m[1]) *
+    { "": 1, k: 1024, m: 1 << 20, g: 1 << 30 }[m[2].toLowerCase() as "" | "k" | "m" | "g"];
+  if (!(bytes >= 65536 && bytes <= 2 ** 31 - 1)) {
+    throw new UsageError(`${flag} must be a size from 64k to 2G, like 32M, got "${text}"`);
+  }
+  return bytes;
+}
+
+function cidrs(flag: string, values: string[]): NetworkList {
+  try {
+    return NetworkList.parse(values);
+  } catch (e) {
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
+  }
 }
 
 function portList(flag: string, text: string): number[] {

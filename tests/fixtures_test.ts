@@ -1,0 +1,55 @@
+/**
+ * The project's own recorded captures (tests/fixtures/manifest.json): each must yield exactly
+ * the detections its manifest lists — every BitTorrent scenario detected, nothing detected in
+ * everyday traffic.
+ */
+import assert from "node:assert/strict";
+import { Analyzer, Verdict } from "../dpi/analyzer.ts";
+import { reasonName } from "../dpi/reason.ts";
+import { NextResult, PcapHandle } from "../ffi/libpcap.ts";
+
+interface Fixture {
+  holds: string;
+  made: string;
+  detections: Record<string, number>;
+}
+
+const dir = new URL("./fixtures/", import.meta.url).pathname;
+const manifest: Record<string, Fixture> = JSON.parse(Deno.readTextFileSync(`${dir}manifest.json`));
+
+function detectionsIn(path: string): Record<string, number> {
+  const analyzer = new Analyzer({ maxFlows: 4096 });
+  const h = PcapHandle.openOffline(path);
+  const found: Record<string, number> = {};
+  try {
+    const linkType = h.linkType;
+    while (h.next() === NextResult.PACKET) {
+      const v = analyzer.analyze(
+        linkType,
+        h.data,
+        h.dataOffset,
+        h.capturedLength,
+        h.wireLength,
+        h.timestamp,
+      );
+      if (v === Verdict.DETECTION) {
+        const r = reasonName(analyzer.detection.reason);
+        found[r] = (found[r] ?? 0) + 1;
+      }
+    }
+  } finally {
+    h.close();
+  }
+  return found;
+}
+
+Deno.test("every fixture file is listed in the manifest", () => {
+  const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => /\.pcap(ng)?$/.test(n));
+  assert.deepEqual(files.sort(), Object.keys(manifest).sort());
+});
+
+for (const [name, fixture] of Object.entries(manifest)) {
+  Deno.test(`fixture ${name}: ${JSON.stringify(fixture.detections)}`, () => {
+    assert.deepEqual(detectionsIn(`${dir}${name}`), fixture.detections);
+  });
+}
