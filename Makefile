@@ -4,18 +4,20 @@
 #   make test    set everything up and run every check and test (what CI runs)
 #   make bench   throughput benchmarks
 #   make build   compile the single binary ./btblocker (needs deno's runtime archive)
+#   make bpf     recompile bpf/xdp_ban.c into ffi/xdp_object.ts (committed; needs clang)
 
 DENO_VERSION := 2.9.6
-DEB_RUNTIME  := libpcap0.8
-DEB_TEST     := tcpdump python3
+DEB_RUNTIME  := libpcap0.8 libbpf1
+DEB_TEST     := tcpdump python3 iproute2 iputils-ping
 DEB_BENCH    := wireshark-common libndpi-bin
+DEB_BPF      := clang llvm libbpf-dev
 DEMO_CAPTURE := tests/fixtures/demo.pcap
 
 # Deno permissions: no -A anywhere (see tests/permissions_test.ts).
 PERM_READ := --allow-ffi --allow-read --allow-env
 PERM_TEST := --allow-ffi --allow-read --allow-write --allow-run --allow-env --allow-sys
 
-.PHONY: all deps deno debs test check demo bench bench-read build clean
+.PHONY: all deps deno debs test check demo bench bench-read build clean bpf
 
 all: test
 
@@ -56,6 +58,14 @@ bench-read: deps
 	@missing=""; for p in $(DEB_BENCH); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	[ -z "$$missing" ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing)
 	bash bench/read_vs_ndpi.sh
+
+# The XDP program: compiled reproducibly and embedded as bytes in ffi/xdp_object.ts, which is
+# committed so that `deno run` and `deno compile` need no clang (ffi/xdp_object_test.ts checks
+# it against a fresh build when the same clang is installed).
+bpf:
+	@missing=""; for p in $(DEB_BPF); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing)
+	bash bpf/build.sh
 
 build: deno
 	deno compile $(PERM_READ) --output btblocker main.ts
