@@ -1,7 +1,8 @@
 /**
  * The btblocker command line.
  *
- *     btblocker --read capture.pcapng --format jsonl
+ *     sudo btblocker --interfaces eth0,eth1        # live: detect and ban
+ *     btblocker --read capture.pcapng --format jsonl  # offline: audit a capture
  *
  * Bad input ends with one line on stderr and exit status 2 (usage) or 1 (runtime); never a
  * stack trace.
@@ -14,10 +15,11 @@ import { EXIT_RUNTIME, EXIT_USAGE, RuntimeError, UsageError } from "./cli/errors
 import { readCapture } from "./cli/offline.ts";
 import { EventPrinter, LineWriter } from "./cli/output.ts";
 import { LibraryNotFoundError } from "./ffi/libpcap.ts";
+import { runLive } from "./live/run.ts";
 import manifest from "./deno.json" with { type: "json" };
 
 /** Runs the command line and returns the exit status. */
-export function main(args: string[]): number {
+export async function main(args: string[]): Promise<number> {
   const out = new LineWriter();
   try {
     const config = parseCommandLine(args);
@@ -29,6 +31,7 @@ export function main(args: string[]): number {
       out.line(`btblocker ${manifest.version} (deno ${Deno.version.deno})`);
       return 0;
     }
+    if (config.mode === "live") return await runLive(config);
     const printer = new EventPrinter(config.format, out);
     readCapture(
       { path: config.readPath, engine: config.engine, progress: config.progress },
@@ -66,4 +69,4 @@ function fail(e: unknown): number {
   return EXIT_RUNTIME;
 }
 
-if (import.meta.main) Deno.exit(main(Deno.args));
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,350 @@
+/**
+ * Live mode: capture on the listed interfaces, detect BitTorrent, ban peers in the kernel, log
+ * detections and counters, and shut down cleanly on SIGINT/SIGTERM.
+ *
+ * @module
+ */
+
+import type { CliConfig, LiveConfig } from "../cli/args.ts";
+import { RuntimeError } from "../cli/errors.ts";
+import { Verdict } from "../dpi/analyzer.ts";
+import type { Detection } from "../dpi/detection.ts";
+import { XdpEnforcer } from "../ffi/xdp.ts";
+import { BanManager, type Judgement } from "./bans.ts";
+import {
+  CAPTURE_FILTER,
+  CaptureLoop,
+  type InterfaceCapture,
+  openCaptures,
+  type PacketSink,
+} from "./capture.ts";
+import { DetectionLog, type DetectionRecord, toHex } from "./detection_log.ts";
+import { type Enforcer, NoEnforcer } from "./enforcer.ts";
+import { InlineInspector } from "./inline.ts";
+import { closeLogging, configureLogging, log } from "./log.ts";
+import { NetworkList, parseCidr } from "./networks.ts";
+import { NftablesEnforcer } from "./nftables.ts";
+import { missingCapabilities, privilegeHint } from "./privileges.ts";
+
+const logCapture = log("capture");
+const logBans = log("bans");
+const logStats = log("stats");
+
+/**
+ * Runs live mode until SIGINT/SIGTERM (or until every interface failed) and returns the exit
+ * status.
+ *
+ * @throws {UsageError} / {RuntimeError} for problems found before capture starts
+ */
+export async function runLive(cli: CliConfig): Promise<number> {
+  const live = cli.live;
+  await configureLogging({ level: live.logLevel, format: live.logFormat });
+  try {
+    return await new LiveRun(cli).run();
+  } finally {
+    await closeLogging();
+  }
+}
+
+/** One live run: owns the captures, the inspector, the bans and the logs. */
+class LiveRun {
+  readonly #cli: CliConfig;
+  readonly #live: LiveConfig;
+  #captures: InterfaceCapture[] = [];
+  #enforcer: Enforcer = new NoEnforcer();
+  #bans!: BanManager;
+  #detectionLog: DetectionLog | null = null;
+  #loop: CaptureLoop | null = null;
+  #detections = 0;
+  #lastPackets: number[] = [];
+  #lastDrops: number[] = [];
+
+  constructor(cli: CliConfig) {
+    this.#cli = cli;
+    this.#live = cli.live;
+  }
+
+  async run(): Promise<number> {
+    const live = this.#live;
+    const missing = missingCapabilities(live.monitorOnly ? "none" : live.enforcer);
+    if (missing.length > 0) throw new RuntimeError(privilegeHint(missing));
+    const hostAddresses = hostNetworks();
+    this.#captures = openCaptures(live.interfaces, {
+      snaplen: live.snaplen,
+      bufferSize: live.bufferSize,
+      promiscuous: live.promiscuous,
+      filter: CAPTURE_FILTER,
+    });
+    const timers: ReturnType<typeof setInterval>[] = [];
+    const signals: [Deno.Signal, () => void][] = [];
+    try {
+      this.#enforcer = await this.#openEnforcer();
+      this.#bans = new BanManager(this.#enforcer, {
+        localNetworks: live.localNetworks.with(hostAddresses.ranges),
+        allow: live.allow,
+        hostAddresses,
+        scope: live.banScope,
+        monitorOnly: live.monitorOnly,
+        duration: live.banDuration,
+        maxBans: live.maxBans,
+      });
+      const restored = this.#bans.restore();
+      if (restored > 0) {
+        logBans.info("restored {count} bans from the previous run", { count: restored });
+      }
+      if (live.detectionLog !== null) this.#detectionLog = openDetectionLog(live.detectionLog);
+      const sink: PacketSink = new InlineInspector(
+        this.#captures.length,
+        this.#cli.engine,
+        (iface, verdict, d) => this.#onVerdict(iface, verdict, d),
+      );
+      this.#loop = new CaptureLoop(this.#captures, sink, (c) => this.#onCaptureFailure(c));
+      this.#lastPackets = this.#captures.map(() => 0);
+      this.#lastDrops = this.#captures.map(() => 0);
+      timers.push(setInterval(() => this.#logStats(), live.statsInterval * 1000));
+      timers.push(setInterval(() => this.#sweep(), live.cleanupInterval * 1000));
+      const stop = () => this.#loop?.stop();
+      for (const s of ["SIGINT", "SIGTERM"] as const) signals.push([s, stop]);
+      signals.push(["SIGHUP", () => this.#reopenDetectionLog()]);
+      for (const [s, f] of signals) Deno.addSignalListener(s, f);
+      logCapture.info(
+        "capturing on {interfaces} ({enforcer} enforcement{monitor}); bans last {duration} s",
+        {
+          interfaces: this.#captures.map((c) => c.name).join(", "),
+          enforcer: this.#enforcer.name,
+          monitor: live.monitorOnly ? ", monitor only" : "",
+          duration: live.banDuration,
+        },
+      );
+      await this.#loop.run();
+      const failed = this.#captures.every((c) => c.error !== null);
+      this.#logStats(true);
+      return failed ? 1 : 0;
+    } finally {
+      for (const t of timers) clearInterval(t);
+      for (const [s, f] of signals) Deno.removeSignalListener(s, f);
+      this.#shutdown();
+    }
+  }
+
+  /** Chooses and opens the enforcer, attaching XDP to every interface. */
+  async #openEnforcer(): Promise<Enforcer> {
+    const live = this.#live;
+    if (live.monitorOnly || live.enforcer === "none") return new NoEnforcer();
+    if (live.enforcer === "nftables") return await openNftables(live);
+    try {
+      return this.#openXdp();
+    } catch (e) {
+      if (live.enforcer === "xdp") throw e;
+      logBans.warn("XDP unavailable ({error}); falling back to nftables", {
+        error: (e as Error).message,
+      });
+      return await openNftables(live);
+    }
+  }
+
+  #openXdp(): XdpEnforcer {
+    const live = this.#live;
+    let xdp: XdpEnforcer;
+    try {
+      xdp = XdpEnforcer.open({
+        maxBans: live.maxBans,
+        pinDir: live.pinDir,
+        persist: true,
+        flush: live.flushBans,
+        log: (message) => logBans.info(message),
+      });
+    } catch (e) {
+      throw new RuntimeError(`cannot load the XDP program: ${(e as Error).message}`);
+    }
+    try {
+      for (const c of this.#captures) {
+        const mode = xdp.attach(c.name, live.xdpMode);
+        logBans.info("XDP attached to {iface} in {mode} mode", { iface: c.name, mode });
+      }
+    } catch (e) {
+      xdp.close(true);
+      throw new RuntimeError(`cannot attach XDP: ${(e as Error).message}`);
+    }
+    return xdp;
+  }
+
+  #onVerdict(iface: number, verdict: number, d: Detection): void {
+    const j = this.#bans.judge(d);
+    const name = this.#captures[iface].name;
+    if (verdict === Verdict.DETECTION) {
+      this.#detections++;
+      this.#report("detection", name, d, j);
+    } else if (j.action === "banned" || j.action === "monitor") {
+      this.#report("evidence", name, d, j);
+    }
+  }
+
+  #report(kind: "detection" | "evidence", iface: string, d: Detection, j: Judgement): void {
+    const event = d.toEvent();
+    const latency = j.action === "banned" ? Date.now() - d.timestamp * 1000 : null;
+    logBans.info(
+      "{iface}: BitTorrent {proto} {src} -> {dst} ({reason}, flow packet {packet}): {action} {addresses}",
+      {
+        iface,
+        proto: event.proto,
+        src: `${event.src_ip}:${event.src_port}`,
+        dst: `${event.dest_ip}:${event.dest_port}`,
+        reason: event.reason,
+        packet: event.flow_packet,
+        action: j.action,
+        addresses: j.addresses.join(", "),
+        trigger: kind,
+      },
+    );
+    if (this.#detectionLog === null) return;
+    const record: DetectionRecord = {
+      ...event,
+      event_type: kind,
+      iface,
+      action: j.action,
+      addresses: j.addresses,
+      ban_expires: j.expiresAt === undefined ? null : new Date(j.expiresAt * 1000).toISOString(),
+      ban_latency_ms: latency === null ? null : Math.round(latency * 1000) / 1000,
+      payload_hex: toHex(d.payload.subarray(0, d.payloadLength)),
+    };
+    try {
+      this.#detectionLog.write(record);
+    } catch (e) {
+      logBans.error("cannot write the detection log {path}: {error}", {
+        path: this.#detectionLog.path,
+        error: (e as Error).message,
+      });
+    }
+  }
+
+  #onCaptureFailure(c: InterfaceCapture): void {
+    logCapture.error("{iface}: capture stopped: {error}", { iface: c.name, error: c.error });
+    if (this.#enforcer instanceof XdpEnforcer) {
+      try {
+        this.#enforcer.detach(c.name);
+      } catch (e) {
+        logBans.warn("{iface}: XDP detach failed: {error}", {
+          iface: c.name,
+          error: (e as Error).message,
+        });
+      }
+    }
+  }
+
+  #sweep(): void {
+    const n = this.#bans.sweep();
+    if (n > 0) logBans.info("{count} bans expired", { count: n });
+  }
+
+  #reopenDetectionLog(): void {
+    if (this.#detectionLog === null) return;
+    try {
+      this.#detectionLog.reopen();
+      logBans.info("reopened the detection log {path}", { path: this.#detectionLog.path });
+    } catch (e) {
+      logBans.error("cannot reopen the detection log {path}: {error}", {
+        path: this.#detectionLog.path,
+        error: (e as Error).message,
+      });
+    }
+  }
+
+  #logStats(final = false): void {
+    const parts: string[] = [];
+    const perInterface: Record<string, unknown>[] = [];
+    this.#captures.forEach((c, i) => {
+      const s = c.readStats();
+      const newPackets = c.packets - this.#lastPackets[i];
+      const newDrops = s.dropped - this.#lastDrops[i];
+      this.#lastPackets[i] = c.packets;
+      this.#lastDrops[i] = s.dropped;
+      parts.push(
+        `${c.name} ${c.packets} packets (+${newPackets}), ${formatBytes(c.bytes)}, ` +
+          `pcap drops ${s.dropped} (+${newDrops}), interface drops ${s.interfaceDropped}` +
+          (c.error !== null ? " [stopped]" : ""),
+      );
+      perInterface.push({
+        iface: c.name,
+        packets: c.packets,
+        bytes: c.bytes,
+        pcapDrops: s.dropped,
+        interfaceDrops: s.interfaceDropped,
+      });
+    });
+    const bans = this.#bans.stats;
+    const drops = this.#enforcer.counters();
+    logStats.info(
+      `${
+        final ? "final: " : ""
+      }{interfaceSummary}; detections {detections}; bans {active} active ` +
+        `({total} installed, {expired} expired, {evicted} evicted); ${this.#enforcer.name} drops ` +
+        `{dropPackets} packets ({dropBytes} bytes)`,
+      {
+        interfaceSummary: parts.join("; "),
+        interfaces: perInterface,
+        detections: this.#detections,
+        active: bans.active,
+        total: bans.total,
+        expired: bans.expired,
+        evicted: bans.evicted,
+        dropPackets: drops.ipv4Packets + drops.ipv6Packets,
+        dropBytes: drops.ipv4Bytes + drops.ipv6Bytes,
+      },
+    );
+  }
+
+  #shutdown(): void {
+    for (const c of this.#captures) {
+      if (this.#enforcer instanceof XdpEnforcer && c.error === null) {
+        try {
+          this.#enforcer.detach(c.name);
+        } catch (e) {
+          logBans.warn("{iface}: XDP detach failed: {error}", {
+            iface: c.name,
+            error: (e as Error).message,
+          });
+        }
+      }
+      c.handle.close();
+    }
+    // Pinned XDP bans stay for the next run; the nftables table is removed.
+    this.#enforcer.close(this.#enforcer instanceof XdpEnforcer);
+    this.#detectionLog?.close();
+  }
+}
+
+async function openNftables(live: LiveConfig): Promise<NftablesEnforcer> {
+  try {
+    return await NftablesEnforcer.open({
+      flush: live.flushBans,
+      onError: (e) => logBans.error("nftables: {error}", { error: e.message }),
+    });
+  } catch (e) {
+    throw new RuntimeError(`cannot set up nftables: ${(e as Error).message}`);
+  }
+}
+
+function openDetectionLog(path: string): DetectionLog {
+  try {
+    return DetectionLog.open(path);
+  } catch (e) {
+    throw new RuntimeError(`cannot open the detection log ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** The host's own addresses, as host ranges. */
+function hostNetworks(): NetworkList {
+  const ranges = [];
+  for (const i of Deno.networkInterfaces()) {
+    const r = parseCidr(i.address);
+    if (typeof r !== "string") ranges.push(r);
+  }
+  return new NetworkList(ranges);
+}
+
+function formatBytes(n: number): string {
+  if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
+  if (n < 1e9) return `${(n / 1e6).toFixed(1)} MB`;
+  return `${(n / 1e9).toFixed(2)} GB`;
+}
