@@ -31,7 +31,7 @@ const LEVELS = { error: "error", warn: "warning", info: "info", debug: "debug" }
 export async function configureLogging(options: LogOptions): Promise<void> {
   const formatter = options.format === "json"
     ? jsonLinesFormatter
-    : getTextFormatter({ timestamp: "date-time-tz", category: "." });
+    : getTextFormatter({ timestamp: "date-time-tz", category: ".", value: "bare" });
   await configure({
     reset: true,
     sinks: { stderr: getStreamSink(options.stream ?? Deno.stderr.writable, { formatter }) },
