@@ -7,17 +7,17 @@
 #   make bpf     recompile bpf/xdp_ban.c into ffi/xdp_object.ts (committed; needs clang)
 
 DENO_VERSION := 2.9.6
-DEB_RUNTIME  := libpcap0.8 libbpf1
-DEB_TEST     := tcpdump python3 iproute2 iputils-ping
+DEB_RUNTIME  := libpcap0.8 libbpf1 nftables
+DEB_TEST     := tcpdump python3 python3-scapy iproute2 iputils-ping util-linux
 DEB_BENCH    := wireshark-common libndpi-bin
 DEB_BPF      := clang llvm libbpf-dev
-DEMO_CAPTURE := tests/fixtures/demo.pcap
+DEMO_CAPTURE := tests/fixtures/mse_loopback.pcap
 
 # Deno permissions: no -A anywhere (see tests/permissions_test.ts).
 PERM_READ := --allow-ffi --allow-read --allow-env
 PERM_TEST := --allow-ffi --allow-read --allow-write --allow-run --allow-env --allow-sys
 
-.PHONY: all deps deno debs test check demo bench bench-read build clean bpf
+.PHONY: all deps deno debs debs-test test check demo bench bench-read build clean bpf
 
 all: test
 
@@ -32,21 +32,23 @@ deno:
 	fi
 
 # Debian packages, installed only when missing.
+install_missing = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "Installing Debian packages:$$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
 debs:
-	@missing=""; for p in $(DEB_RUNTIME) $(DEB_TEST); do \
-		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		echo "Installing Debian packages:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	@$(call install_missing,$(DEB_RUNTIME))
+
+debs-test:
+	@$(call install_missing,$(DEB_RUNTIME) $(DEB_TEST) $(DEB_BPF))
 
 check: deno
 	deno fmt --check
 	deno lint
-	deno check main.ts mod.ts
+	deno check
 
-test: deps check
-	deno test $(PERM_TEST)
+test: deno debs-test check
+	deno test --doc $(PERM_TEST)
 
 demo: deps
 	deno run $(PERM_READ) main.ts --read $(DEMO_CAPTURE)
@@ -55,16 +57,14 @@ bench: deps
 	deno bench $(PERM_READ)
 
 bench-read: deps
-	@missing=""; for p in $(DEB_BENCH); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	[ -z "$$missing" ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing)
+	@$(call install_missing,$(DEB_BENCH))
 	bash bench/read_vs_ndpi.sh
 
 # The XDP program: compiled reproducibly and embedded as bytes in ffi/xdp_object.ts, which is
 # committed so that `deno run` and `deno compile` need no clang (ffi/xdp_object_test.ts checks
 # it against a fresh build when the same clang is installed).
 bpf:
-	@missing=""; for p in $(DEB_BPF); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	[ -z "$$missing" ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing)
+	@$(call install_missing,$(DEB_BPF))
 	bash bpf/build.sh
 
 build: deno
