@@ -15,6 +15,7 @@ import {
   PcapStatus,
 } from "../ffi/libpcap.ts";
 import { PollSet } from "../ffi/poll.ts";
+import { networkInterfaceNames } from "../ffi/procfs.ts";
 import { isSupportedLinkType } from "../dpi/decode.ts";
 import { RuntimeError, UsageError } from "../cli/errors.ts";
 
@@ -164,10 +165,14 @@ function openOne(name: string, options: CaptureOptions): PcapHandle {
   }
 }
 
-/** Names of the host's network interfaces (from /sys/class/net, else libpcap's device list). */
+/**
+ * Names of the network interfaces of this network namespace (from /proc/net/dev, read through
+ * libc: Deno refuses /proc and /sys without `--allow-all`, and /sys/class/net shows the
+ * namespace /sys was mounted in), else libpcap's device list.
+ */
 function networkInterfaces(): string[] {
   try {
-    return [...Deno.readDirSync("/sys/class/net")].map((e) => e.name).sort();
+    return networkInterfaceNames();
   } catch {
     return PcapHandle.devices().map((d) => d.name).filter((n) => n !== "any");
   }
@@ -288,10 +293,11 @@ export class CaptureLoop {
  * Yields to the event loop through a `MessageChannel` round trip (≈ 6 µs here, where
  * `setTimeout(0)` costs milliseconds), so timers, signals and I/O run between batches.
  */
-class EventLoopYield {
+export class EventLoopYield {
   readonly #channel = new MessageChannel();
   #resolve: (() => void) | null = null;
 
+  /** Opens the channel (close it with {@linkcode close}). */
   constructor() {
     this.#channel.port1.onmessage = () => {
       const r = this.#resolve;
@@ -300,11 +306,13 @@ class EventLoopYield {
     };
   }
 
+  /** Closes the channel. */
   close(): void {
     this.#channel.port1.close();
     this.#channel.port2.close();
   }
 
+  /** Resolves after the event loop ran once (timers, I/O, messages from workers). */
   yield(): Promise<void> {
     return new Promise((resolve) => {
       this.#resolve = resolve;

@@ -34,7 +34,14 @@ export async function configureLogging(options: LogOptions): Promise<void> {
     : getTextFormatter({ timestamp: "date-time-tz", category: ".", value: "bare" });
   await configure({
     reset: true,
-    sinks: { stderr: getStreamSink(options.stream ?? Deno.stderr.writable, { formatter }) },
+    sinks: {
+      // stderr must stay open after closeLogging(): errors that end the run are printed on
+      // it afterwards (closing it made them crash with "Bad resource ID").
+      stderr: getStreamSink(options.stream ?? Deno.stderr.writable, {
+        formatter,
+        closeStream: options.stream !== undefined,
+      }),
+    },
     loggers: [
       { category: ["btblocker"], lowestLevel: LEVELS[options.level], sinks: ["stderr"] },
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { readKernelFile } from "../ffi/procfs.ts";
+
 /** Linux capabilities btblocker needs, by bit number. */
 export const Capability = {
   CAP_NET_ADMIN: 12,
@@ -14,12 +16,15 @@ export const Capability = {
   CAP_BPF: 39,
 } as const;
 
-/** The effective capability set of this process, from /proc/self/status (null if unknown). */
+/**
+ * The effective capability set of this process, from /proc/self/status (null if unknown). The
+ * file is read through libc: Deno's file APIs refuse /proc without `--allow-all`.
+ */
 export function effectiveCapabilities(status?: string): bigint | null {
   let text = status;
   if (text === undefined) {
     try {
-      text = Deno.readTextFileSync("/proc/self/status");
+      text = readKernelFile("/proc/self/status");
     } catch {
       return null;
     }

@@ -1,0 +1,79 @@
+/**
+ * Reading kernel pseudo-files (`/proc`, `/sys`) through libc. Deno's file APIs refuse every path
+ * under `/proc`, `/sys` and `/dev` unless the program runs with `--allow-all` (`NotCapable:
+ * Requires all access to "/proc/self/status"`), which btblocker does not ask for; FFI, which
+ * live mode needs anyway, reads them.
+ *
+ * @module
+ */
+
+import { openLibrary } from "./library.ts";
+
+const SYMBOLS = {
+  open: { parameters: ["buffer", "i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+const O_RDONLY_CLOEXEC = 0o2000000;
+const CHUNK = 65536;
+
+let lib: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
+
+/**
+ * Reads a whole (small) kernel pseudo-file as text, e.g. `/proc/self/status` or
+ * `/proc/net/dev` (the latter describes the calling thread's network namespace).
+ *
+ * @param path absolute path
+ * @param maxBytes read at most this much
+ * @throws {Error} one line naming the path when it cannot be opened or read
+ * @throws {Deno.errors.NotCapable} without `--allow-ffi`
+ *
+ * @example
+ * ```ts ignore
+ * import { readKernelFile } from "./procfs.ts";
+ * readKernelFile("/proc/self/status").includes("CapEff:"); // true
+ * ```
+ */
+export function readKernelFile(path: string, maxBytes = 1 << 20): string {
+  lib ??= openLibrary(["libc.so.6"], SYMBOLS, "libc is missing: is this a glibc system?").symbols;
+  const name = new TextEncoder().encode(`${path}\0`);
+  const fd = lib.open(name, O_RDONLY_CLOEXEC);
+  if (fd < 0) throw new Error(`cannot open ${path}`);
+  try {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    while (total < maxBytes) {
+      const chunk = new Uint8Array(Math.min(CHUNK, maxBytes - total));
+      const n = Number(lib.read(fd, chunk, BigInt(chunk.length)));
+      if (n < 0) throw new Error(`cannot read ${path}`);
+      if (n === 0) break;
+      chunks.push(chunk.subarray(0, n));
+      total += n;
+    }
+    const all = new Uint8Array(total);
+    let off = 0;
+    for (const c of chunks) {
+      all.set(c, off);
+      off += c.length;
+    }
+    return new TextDecoder().decode(all);
+  } finally {
+    lib.close(fd);
+  }
+}
+
+/**
+ * Names of the network interfaces of the calling thread's network namespace, sorted (from
+ * `/proc/net/dev`).
+ *
+ * @throws {Error} when `/proc/net/dev` cannot be read
+ */
+export function networkInterfaceNames(): string[] {
+  const names: string[] = [];
+  for (const line of readKernelFile("/proc/net/dev").split("\n")) {
+    const m = /^\s*([^\s:]+):/.exec(line);
+    if (m !== null) names.push(m[1]);
+  }
+  return names.sort();
+}
