@@ -115,7 +115,7 @@ export class Analyzer {
     const c = this.config;
     this.#sensitivePorts = new Uint8Array(65536);
     for (const port of c.notBitTorrentPorts) this.#sensitivePorts[port] = 1;
-    this.flows = new FlowTable(c.maxFlows, c.flowIdleTimeout);
+    this.flows = new FlowTable(c.maxFlows, c.flowIdleTimeout, c.firstFlowId, c.flowIdStride);
     this.memory = new EndpointMemory(c.maxEndpoints, c.endpointTtl, this.#sensitivePorts);
     const list = detectors ?? createDetectors(c);
     this.#tcp = list.filter((d) => d.transport !== IPPROTO_UDP);

@@ -25,9 +25,20 @@ export interface EngineConfig {
   notBitTorrentPorts: readonly number[];
   /** Also report SOCKS5 proxy connections themselves (SOCKS5 UDP is always unwrapped). */
   detectSocks: boolean;
+  /**
+   * Id of the first flow; later flows get `firstFlowId + k × flowIdStride`. Several analyzers
+   * that share one id space (the worker pool's) each take their own residue, so ids stay
+   * unique across them.
+   */
+  firstFlowId: number;
+  /** Step between consecutive flow ids of this analyzer (see {@linkcode firstFlowId}). */
+  flowIdStride: number;
 }
 
-/** The defaults: 131072 flows, 180 s idle, 16 payload packets, 65536 endpoints for 1 h. */
+/**
+ * The defaults: 131072 flows, 180 s idle, 16 payload packets, 65536 endpoints for 1 h; flow
+ * ids 1, 2, 3, …
+ */
 export const DEFAULT_ENGINE_CONFIG: Readonly<EngineConfig> = Object.freeze({
   maxFlows: 131072,
   flowIdleTimeout: 180,
@@ -36,6 +47,8 @@ export const DEFAULT_ENGINE_CONFIG: Readonly<EngineConfig> = Object.freeze({
   endpointTtl: 3600,
   notBitTorrentPorts: Object.freeze([22, 53, 80, 443, 853, 5222]),
   detectSocks: false,
+  firstFlowId: 1,
+  flowIdStride: 1,
 });
 
 /**
@@ -57,6 +70,8 @@ export function engineConfig(partial: Partial<EngineConfig> = {}): EngineConfig 
   positiveInteger("inspectBudget", c.inspectBudget, 1000);
   positiveInteger("maxEndpoints", c.maxEndpoints, 1 << 24);
   positive("endpointTtl", c.endpointTtl);
+  positiveInteger("firstFlowId", c.firstFlowId, Number.MAX_SAFE_INTEGER);
+  positiveInteger("flowIdStride", c.flowIdStride, 1 << 20);
   for (const port of c.notBitTorrentPorts) {
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       throw new RangeError(`notBitTorrentPorts: ${port} is not a port number (1-65535)`);

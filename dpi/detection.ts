@@ -1,12 +1,33 @@
 /**
  * Detection records: the verdict the analyzer hands out when a flow is classified as
- * BitTorrent, and its rendering as an event object.
+ * BitTorrent, its rendering as an event object, and its compact binary record (how worker
+ * threads hand detections to the main thread).
  *
  * @module
  */
 
 import { formatAddress } from "./address.ts";
 import { reasonName } from "./reason.ts";
+
+/**
+ * Bytes of a detection record before its payload. A record is this header followed by
+ * `payloadLength` payload bytes (see {@linkcode Detection.toRecord}); the longest one is
+ * {@linkcode DETECTION_RECORD_MAX_BYTES}.
+ *
+ * Layout (little-endian): f64 flow id @0, f64 timestamp @8, u32 flow packet @16, u16 source
+ * port @20, u16 destination port @22, u8 reason @24, u8 IP version @25, u8 L4 protocol @26,
+ * u8 flags @27 (1 from responder, 2 initiator answered, 4 responder answered, 8 bidirectional),
+ * u16 payload length @28, 2 bytes zero @30, source address (four u32) @32, destination
+ * address @48, payload @64.
+ */
+export const DETECTION_RECORD_HEADER_BYTES = 64;
+/** The longest detection record: the header and a full 512-byte payload. */
+export const DETECTION_RECORD_MAX_BYTES = DETECTION_RECORD_HEADER_BYTES + 512;
+
+const FROM_RESPONDER = 1;
+const INITIATOR_ANSWERED = 2;
+const RESPONDER_ANSWERED = 4;
+const BIDIRECTIONAL = 8;
 
 /**
  * A flow classified as BitTorrent, as reported by the packet that decided it. The analyzer
@@ -45,6 +66,83 @@ export class Detection {
   readonly payload: Uint8Array = new Uint8Array(512);
   /** How many bytes of {@linkcode payload} are valid. */
   payloadLength = 0;
+
+  /**
+   * Writes the detection as a compact record (see {@linkcode DETECTION_RECORD_HEADER_BYTES})
+   * into `out` at `offset` and returns the record's length. Off the per-packet path: it is
+   * called once per verdict.
+   *
+   * @throws {RangeError} when the record does not fit in `out`
+   */
+  toRecord(out: Uint8Array, offset: number): number {
+    const length = DETECTION_RECORD_HEADER_BYTES + this.payloadLength;
+    if (offset < 0 || offset + length > out.length) {
+      throw new RangeError(`detection record of ${length} bytes does not fit at ${offset}`);
+    }
+    const v = new DataView(out.buffer, out.byteOffset + offset, DETECTION_RECORD_HEADER_BYTES);
+    v.setFloat64(0, this.flowId, true);
+    v.setFloat64(8, this.timestamp, true);
+    v.setUint32(16, this.flowPacket, true);
+    v.setUint16(20, this.srcPort, true);
+    v.setUint16(22, this.dstPort, true);
+    v.setUint8(24, this.reason);
+    v.setUint8(25, this.ipVersion);
+    v.setUint8(26, this.l4);
+    v.setUint8(
+      27,
+      (this.fromResponder ? FROM_RESPONDER : 0) |
+        (this.initiatorAnswered ? INITIATOR_ANSWERED : 0) |
+        (this.responderAnswered ? RESPONDER_ANSWERED : 0) |
+        (this.bidirectional ? BIDIRECTIONAL : 0),
+    );
+    v.setUint16(28, this.payloadLength, true);
+    v.setUint16(30, 0, true);
+    for (let i = 0; i < 4; i++) {
+      v.setUint32(32 + 4 * i, this.src[i], true);
+      v.setUint32(48 + 4 * i, this.dst[i], true);
+    }
+    out.set(this.payload.subarray(0, this.payloadLength), offset + DETECTION_RECORD_HEADER_BYTES);
+    return length;
+  }
+
+  /**
+   * Overwrites this detection with the record at `offset` in `bytes` (written by
+   * {@linkcode toRecord}) and returns the record's length.
+   *
+   * @throws {RangeError} when the record is truncated or its payload length is impossible
+   */
+  fromRecord(bytes: Uint8Array, offset: number): number {
+    if (offset < 0 || offset + DETECTION_RECORD_HEADER_BYTES > bytes.length) {
+      throw new RangeError(`no detection record header at ${offset}`);
+    }
+    const v = new DataView(bytes.buffer, bytes.byteOffset + offset, DETECTION_RECORD_HEADER_BYTES);
+    const payloadLength = v.getUint16(28, true);
+    const length = DETECTION_RECORD_HEADER_BYTES + payloadLength;
+    if (payloadLength > this.payload.length || offset + length > bytes.length) {
+      throw new RangeError(`detection record at ${offset} is truncated`);
+    }
+    this.flowId = v.getFloat64(0, true);
+    this.timestamp = v.getFloat64(8, true);
+    this.flowPacket = v.getUint32(16, true);
+    this.srcPort = v.getUint16(20, true);
+    this.dstPort = v.getUint16(22, true);
+    this.reason = v.getUint8(24);
+    this.ipVersion = v.getUint8(25);
+    this.l4 = v.getUint8(26);
+    const flags = v.getUint8(27);
+    this.fromResponder = (flags & FROM_RESPONDER) !== 0;
+    this.initiatorAnswered = (flags & INITIATOR_ANSWERED) !== 0;
+    this.responderAnswered = (flags & RESPONDER_ANSWERED) !== 0;
+    this.bidirectional = (flags & BIDIRECTIONAL) !== 0;
+    for (let i = 0; i < 4; i++) {
+      this.src[i] = v.getUint32(32 + 4 * i, true);
+      this.dst[i] = v.getUint32(48 + 4 * i, true);
+    }
+    const start = offset + DETECTION_RECORD_HEADER_BYTES;
+    this.payload.set(bytes.subarray(start, start + payloadLength));
+    this.payloadLength = payloadLength;
+    return length;
+  }
 
   /** The detection as a plain event object (the `jsonl` format's fields). */
   toEvent(): DetectionEvent {

@@ -94,15 +94,21 @@ export class FlowTable {
   /** Flows evicted while still active because the table was full. */
   flowsEvicted = 0;
 
-  #nextId = 1;
+  #nextId: number;
+  readonly #idStride: number;
 
   /**
    * @param capacity maximum number of flows held at once
    * @param idleTimeout seconds of silence after which a flow is forgotten
+   * @param firstId id of the first flow created
+   * @param idStride step between consecutive flow ids (tables sharing one id space each take
+   *   their own `firstId` modulo the stride)
    */
-  constructor(capacity: number, idleTimeout: number) {
+  constructor(capacity: number, idleTimeout: number, firstId = 1, idStride = 1) {
     this.slots = new SlotTable(KEY_WORDS, capacity);
     this.idleTimeout = idleTimeout;
+    this.#nextId = firstId;
+    this.#idStride = idStride;
     this.id = new Float64Array(capacity);
     this.initiatorLow = new Uint8Array(capacity);
     this.firstSeen = new Float64Array(capacity);
@@ -206,7 +212,8 @@ export class FlowTable {
 
   #reset(slot: number, now: number): void {
     this.flowsCreated++;
-    this.id[slot] = this.#nextId++;
+    this.id[slot] = this.#nextId;
+    this.#nextId += this.#idStride;
     this.firstSeen[slot] = now;
     const d = slot * 2;
     this.packets[d] = this.packets[d + 1] = 0;

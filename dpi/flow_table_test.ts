@@ -107,3 +107,14 @@ Deno.test("TCP sequence tracking survives wrap-around", () => {
   t.lookup(packet(6, "10.0.0.2", 2, "10.0.0.1", 1, { flags: 0x10, seq: 5, ack: 0x10 }), 0);
   assert.equal(t.answered[slot], Answered.RESPONDER);
 });
+
+Deno.test("flow ids start at firstId and step by idStride (ids shared by several tables)", () => {
+  const a = new FlowTable(4, 60, 2, 3);
+  const b = new FlowTable(4, 60, 3, 3);
+  const ids: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    ids.push(a.id[a.lookup(packet(6, "10.0.0.1", 1000 + i, "10.0.0.2", 80), 0)]);
+    ids.push(b.id[b.lookup(packet(6, "10.0.0.1", 1000 + i, "10.0.0.2", 80), 0)]);
+  }
+  assert.deepEqual(ids, [2, 3, 5, 6, 8, 9]);
+});
