@@ -12,10 +12,11 @@
 
 import { parseCommandLine, usage } from "./cli/args.ts";
 import { EXIT_RUNTIME, EXIT_USAGE, RuntimeError, UsageError } from "./cli/errors.ts";
-import { readCapture } from "./cli/offline.ts";
+import { readCapture, readCaptureWithPool } from "./cli/offline.ts";
 import { EventPrinter, LineWriter } from "./cli/output.ts";
 import { LibraryNotFoundError } from "./ffi/libpcap.ts";
 import { runLive } from "./live/run.ts";
+import { resolveWorkerCount } from "./workers/pool.ts";
 import manifest from "./deno.json" with { type: "json" };
 
 /** Runs the command line and returns the exit status. */
@@ -33,10 +34,12 @@ export async function main(args: string[]): Promise<number> {
     }
     if (config.mode === "live") return await runLive(config);
     const printer = new EventPrinter(config.format, out);
-    readCapture(
-      { path: config.readPath, engine: config.engine, progress: config.progress },
-      printer,
-    );
+    const offline = { path: config.readPath, engine: config.engine, progress: config.progress };
+    if (config.pool.enabled) {
+      await readCaptureWithPool(offline, resolveWorkerCount(config.pool.workers), printer);
+    } else {
+      readCapture(offline, printer);
+    }
     return 0;
   } catch (e) {
     return fail(e);

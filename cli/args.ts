@@ -19,6 +19,7 @@ export const SECTIONS = [
   "Logging",
   "Offline",
   "Detection",
+  "Worker pool",
   "General",
 ] as const;
 
@@ -286,6 +287,20 @@ export const OPTIONS: readonly OptionSpec[] = [
     section: "Detection",
     help: "Also report SOCKS5 proxy connections (SOCKS5 UDP is always unwrapped and inspected).",
   },
+  {
+    name: "worker-pool",
+    type: "boolean",
+    section: "Worker pool",
+    help: "Inspect packets on a pool of worker threads, fed in batches, instead of on the main " +
+      "thread (off). Live and with --read.",
+  },
+  {
+    name: "workers",
+    type: "string",
+    value: "N",
+    section: "Worker pool",
+    help: "Workers in the pool; 0 = 2 × CPU cores (0). Needs --worker-pool.",
+  },
   { name: "help", type: "boolean", short: "h", section: "General", help: "Show this help." },
   {
     name: "version",
@@ -344,6 +359,17 @@ export interface LiveConfig {
   statsInterval: number;
 }
 
+/** Settings of the worker pool. */
+export interface PoolConfig {
+  /** Inspect on worker threads (`--worker-pool`); off means inline on the main thread. */
+  enabled: boolean;
+  /** Requested workers; 0 means 2 × CPU cores (see `resolveWorkerCount`). */
+  workers: number;
+}
+
+/** Most workers `--workers` accepts. */
+export const MAX_WORKERS = 64;
+
 /** The validated command line. */
 export interface CliConfig {
   /** What to do. */
@@ -358,6 +384,8 @@ export interface CliConfig {
   engine: Partial<EngineConfig>;
   /** Live settings (defaults in offline mode). */
   live: LiveConfig;
+  /** Worker pool settings (both modes). */
+  pool: PoolConfig;
 }
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -411,6 +439,7 @@ export function parseCommandLine(
     progress: undefined,
     engine: {},
     live: liveDefaults(),
+    pool: { enabled: false, workers: 0 },
   };
   if (values.help) return { ...config, mode: "help" };
   if (values.version) return { ...config, mode: "version" };
@@ -421,6 +450,7 @@ export function parseCommandLine(
   else if (values.interfaces !== undefined) config.mode = "live";
   else throw new UsageError("nothing to do: give --interfaces LIST or --read FILE (see --help)");
   parseEngine(values, config.engine);
+  parsePool(values, config.pool);
   if (config.mode === "read") {
     parseOffline(given, config);
     refuseOthers(given, "Offline", "--read");
@@ -475,6 +505,17 @@ function parseOffline(values: Values, config: CliConfig): void {
   }
   if (values.progress) config.progress = true;
   if (values["no-progress"]) config.progress = false;
+}
+
+function parsePool(values: Values, p: PoolConfig): void {
+  const workers = values.workers as string | undefined;
+  if (workers !== undefined && !values["worker-pool"]) {
+    throw new UsageError(
+      "--workers sets the size of the worker pool, which is off by default: add --worker-pool",
+    );
+  }
+  if (values["worker-pool"]) p.enabled = true;
+  if (workers !== undefined) p.workers = integer("--workers", workers, 0, MAX_WORKERS);
 }
 
 function parseEngine(values: Values, e: Partial<EngineConfig>): void {

@@ -1,14 +1,18 @@
 /**
  * Offline mode: read a pcap or pcapng file through libpcap, analyse every packet, print a
- * detection event per BitTorrent flow as it is classified, then a summary.
+ * detection event per BitTorrent flow as it is classified, then a summary. The packets are
+ * analysed on the main thread ({@linkcode readCapture}) or on the worker pool
+ * ({@linkcode readCaptureWithPool}, `--worker-pool`).
  *
  * @module
  */
 
-import { Analyzer, Verdict } from "../dpi/analyzer.ts";
+import { Analyzer, AnalyzerStats, Verdict } from "../dpi/analyzer.ts";
 import type { EngineConfig } from "../dpi/config.ts";
 import { isSupportedLinkType } from "../dpi/decode.ts";
 import { NextResult, PcapError, PcapHandle } from "../ffi/libpcap.ts";
+import { EventLoopYield } from "../live/capture.ts";
+import { type PoolTotals, WorkerPool } from "../workers/pool.ts";
 import { RuntimeError } from "./errors.ts";
 import type { EventPrinter, RunSummary } from "./output.ts";
 
@@ -37,21 +41,10 @@ export interface OfflineOptions {
  *   corrupt part-way (the summary of what was read is printed first)
  */
 export function readCapture(options: OfflineOptions, printer: EventPrinter): RunSummary {
-  let handle: PcapHandle;
-  try {
-    handle = PcapHandle.openOffline(options.path);
-  } catch (e) {
-    if (e instanceof PcapError) throw new RuntimeError(`cannot read ${options.path}: ${e.message}`);
-    throw e;
-  }
+  const handle = openCapture(options.path);
   try {
     const linkType = handle.linkType;
     const linkTypeName = handle.linkTypeName;
-    if (!isSupportedLinkType(linkType)) {
-      throw new RuntimeError(
-        `${options.path}: unsupported link type ${linkTypeName} (${linkType})`,
-      );
-    }
     const analyzer = new Analyzer(options.engine);
     const progress = startProgress(options);
     const started = performance.now();
@@ -97,6 +90,138 @@ export function readCapture(options: OfflineOptions, printer: EventPrinter): Run
   } finally {
     handle.close();
   }
+}
+
+/**
+ * Like {@linkcode readCapture}, with the analysis on a worker pool of `workers` workers.
+ * Nothing is dropped: when every slab is in use the reader waits for one. Detection events
+ * are printed as workers report them, so events of different flows may come in another order
+ * than inline; each flow's events are the same.
+ *
+ * @throws {RuntimeError} as {@linkcode readCapture}, and when the workers cannot start
+ */
+export async function readCaptureWithPool(
+  options: OfflineOptions,
+  workers: number,
+  printer: EventPrinter,
+): Promise<RunSummary> {
+  const handle = openCapture(options.path);
+  let pool: WorkerPool | null = null;
+  const yielder = new EventLoopYield();
+  try {
+    const linkType = handle.linkType;
+    const linkTypeName = handle.linkTypeName;
+    try {
+      pool = await WorkerPool.start({
+        workers,
+        interfaces: 1,
+        engine: options.engine,
+        whenFull: "wait",
+        onVerdict: (_iface, verdict, d) => {
+          if (verdict === Verdict.DETECTION) printer.detection(d.toEvent());
+        },
+      });
+    } catch (e) {
+      throw new RuntimeError(`cannot start the worker pool: ${(e as Error).message}`);
+    }
+    const progress = startProgress(options);
+    const started = performance.now();
+    let result: number;
+    let packets = 0;
+    let fileBytes = 0;
+    let sent = 0;
+    while ((result = handle.next()) === NextResult.PACKET) {
+      const wait = pool.packet(
+        0,
+        linkType,
+        handle.data,
+        handle.dataOffset,
+        handle.capturedLength,
+        handle.wireLength,
+        handle.timestamp,
+      );
+      if (wait !== undefined) await wait;
+      // Slabs come back only while the event loop runs: let it run after each slab sent.
+      if (pool.slabsSent !== sent) {
+        sent = pool.slabsSent;
+        await yielder.yield();
+      }
+      packets++;
+      if (progress !== undefined) {
+        fileBytes += handle.capturedLength + RECORD_OVERHEAD;
+        if (packets % PROGRESS_STRIDE === 0) progress.update(fileBytes, packets);
+      }
+    }
+    const totals = await pool.close();
+    pool = null;
+    progress?.done();
+    const summary = poolSummary(options.path, linkTypeName, totals, started);
+    printer.summary(summary);
+    if (result === NextResult.ERROR) {
+      throw new RuntimeError(
+        `${options.path}: capture is corrupt after ${packets} packets: ${handle.error}`,
+      );
+    }
+    return summary;
+  } finally {
+    yielder.close();
+    await pool?.close();
+    handle.close();
+  }
+}
+
+function poolSummary(
+  file: string,
+  linkType: string,
+  t: PoolTotals,
+  started: number,
+): RunSummary {
+  const stats = new AnalyzerStats();
+  stats.packets = t.packets;
+  stats.bytes = t.bytes;
+  stats.decoded = t.decoded;
+  stats.notIp = t.notIp;
+  stats.otherTransport = t.otherTransport;
+  stats.fragments = t.fragments;
+  stats.malformed = t.malformed;
+  stats.unsupportedLink = t.unsupportedLink;
+  stats.inspected = t.inspected;
+  t.detections.forEach((n, r) => stats.detections[r] = n);
+  return {
+    file,
+    linkType,
+    stats,
+    flows: {
+      created: t.flowsCreated,
+      expired: t.flowsExpired,
+      evicted: t.flowsEvicted,
+      active: t.flowsActive,
+    },
+    endpointsLearned: t.endpointsLearned,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/**
+ * Opens a capture file and checks its link type.
+ *
+ * @throws {RuntimeError} when it cannot be read or its link type is not supported
+ */
+function openCapture(path: string): PcapHandle {
+  let handle: PcapHandle;
+  try {
+    handle = PcapHandle.openOffline(path);
+  } catch (e) {
+    if (e instanceof PcapError) throw new RuntimeError(`cannot read ${path}: ${e.message}`);
+    throw e;
+  }
+  const linkType = handle.linkType;
+  if (!isSupportedLinkType(linkType)) {
+    const name = handle.linkTypeName;
+    handle.close();
+    throw new RuntimeError(`${path}: unsupported link type ${name} (${linkType})`);
+  }
+  return handle;
 }
 
 /** A one-line progress indicator on stderr. */

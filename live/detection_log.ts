@@ -14,6 +14,11 @@ import type { BanAction } from "./bans.ts";
 export interface DetectionRecord extends Omit<DetectionEvent, "event_type"> {
   /** `detection` when the flow was classified; `evidence` when later evidence led to a ban. */
   event_type: "detection" | "evidence";
+  /**
+   * Capture time of the deciding packet, unix seconds with libpcap's microseconds (`timestamp`
+   * has milliseconds); with `ban_latency_ms` it dates the ban to the microsecond.
+   */
+  capture_ts: number;
   /** Interface the packet was captured on. */
   iface: string;
   /** What was done. */
@@ -22,7 +27,11 @@ export interface DetectionRecord extends Omit<DetectionEvent, "event_type"> {
   addresses: string[];
   /** ISO 8601 expiry of the ban, when one was installed or already in place. */
   ban_expires: string | null;
-  /** Milliseconds from the packet's capture to the ban being installed, when one was. */
+  /**
+   * Milliseconds (microsecond resolution) from the deciding packet's capture timestamp to the
+   * moment the enforcer returned from installing the ban (XDP: the ban map update; nftables:
+   * the change queued for its next batch), when a ban was installed.
+   */
   ban_latency_ms: number | null;
   /** Up to 512 bytes of the packet's payload, hex. */
   payload_hex: string;

@@ -25,10 +25,17 @@ import { closeLogging, configureLogging, log } from "./log.ts";
 import { NetworkList, parseCidr } from "./networks.ts";
 import { NftablesEnforcer } from "./nftables.ts";
 import { missingCapabilities, privilegeHint } from "./privileges.ts";
+import { resolveWorkerCount, WorkerPool } from "../workers/pool.ts";
 
 const logCapture = log("capture");
 const logBans = log("bans");
 const logStats = log("stats");
+const logPool = log("pool");
+
+/** Seconds between the worker pool's status lines. */
+const POOL_STATUS_INTERVAL = 10;
+/** Queue fill (percent of the ring) above which the status line comes with a warning. */
+const POOL_BUSY_PERCENT = 80;
 
 /**
  * Runs live mode until SIGINT/SIGTERM (or until every interface failed) and returns the exit
@@ -55,6 +62,9 @@ class LiveRun {
   #bans!: BanManager;
   #detectionLog: DetectionLog | null = null;
   #loop: CaptureLoop | null = null;
+  #pool: WorkerPool | null = null;
+  /** Pool drops per interface, kept when the pool is closed (for the final stats line). */
+  #poolDrops: number[] = [];
   #detections = 0;
   #lastPackets: number[] = [];
   #lastDrops: number[] = [];
@@ -93,16 +103,19 @@ class LiveRun {
         logBans.info("restored {count} bans from the previous run", { count: restored });
       }
       if (live.detectionLog !== null) this.#detectionLog = openDetectionLog(live.detectionLog);
-      const sink: PacketSink = new InlineInspector(
-        this.#captures.length,
-        this.#cli.engine,
-        (iface, verdict, d) => this.#onVerdict(iface, verdict, d),
-      );
+      const onVerdict = (iface: number, verdict: number, d: Detection) =>
+        this.#onVerdict(iface, verdict, d);
+      const sink: PacketSink = this.#cli.pool.enabled
+        ? await this.#startPool(onVerdict)
+        : new InlineInspector(this.#captures.length, this.#cli.engine, onVerdict);
       this.#loop = new CaptureLoop(this.#captures, sink, (c) => this.#onCaptureFailure(c));
       this.#lastPackets = this.#captures.map(() => 0);
       this.#lastDrops = this.#captures.map(() => 0);
       timers.push(setInterval(() => this.#logStats(), live.statsInterval * 1000));
       timers.push(setInterval(() => this.#sweep(), live.cleanupInterval * 1000));
+      if (this.#pool !== null) {
+        timers.push(setInterval(() => this.#logPool(), POOL_STATUS_INTERVAL * 1000));
+      }
       const stop = () => this.#loop?.stop();
       for (const s of ["SIGINT", "SIGTERM"] as const) signals.push([s, stop]);
       signals.push(["SIGHUP", () => this.#reopenDetectionLog()]);
@@ -117,13 +130,92 @@ class LiveRun {
         },
       );
       await this.#loop.run();
+      await this.#closePool();
       const failed = this.#captures.every((c) => c.error !== null);
       this.#logStats(true);
       return failed ? 1 : 0;
     } finally {
       for (const t of timers) clearInterval(t);
       for (const [s, f] of signals) Deno.removeSignalListener(s, f);
+      await this.#closePool();
       this.#shutdown();
+    }
+  }
+
+  /** Starts the worker pool shared by all interfaces (`--worker-pool`). */
+  async #startPool(
+    onVerdict: (iface: number, verdict: number, d: Detection) => void,
+  ): Promise<WorkerPool> {
+    const workers = resolveWorkerCount(this.#cli.pool.workers);
+    try {
+      this.#pool = await WorkerPool.start({
+        workers,
+        interfaces: this.#captures.length,
+        engine: this.#cli.engine,
+        onVerdict,
+        whenFull: "drop",
+        onDrop: (dropped) =>
+          logPool.warn("Worker Pool queue full, packets dropped: {dropped}", { dropped }),
+        onCrash: (c) =>
+          logPool.error(
+            "inspector worker {slot} crashed ({error}); replaced, its flows start over, " +
+              "{lost} packets it held are lost",
+            { slot: c.slot, error: c.error, lost: c.lostPackets },
+          ),
+      });
+    } catch (e) {
+      throw new RuntimeError(`cannot start the worker pool: ${(e as Error).message}`);
+    }
+    logPool.info("Worker Pool: {workers} workers, queue of {capacity} slabs of {size} KiB", {
+      workers,
+      capacity: this.#pool.capacity,
+      size: this.#pool.slabBytes >> 10,
+    });
+    return this.#pool;
+  }
+
+  /**
+   * Drains the pool (the verdicts of the slabs in flight are still judged, see
+   * `WorkerPool.close`) and stops its workers.
+   */
+  async #closePool(): Promise<void> {
+    const pool = this.#pool;
+    if (pool === null) return;
+    this.#pool = null;
+    const t = await pool.close();
+    if (t.lost > 0) {
+      logPool.warn("Worker Pool: {lost} packets lost in crashed or stuck workers", {
+        lost: t.lost,
+      });
+    }
+    this.#poolDrops = Array.from(pool.dropped);
+  }
+
+  #logPool(): void {
+    const pool = this.#pool;
+    if (pool === null) return;
+    const s = pool.status();
+    const percent = Math.round((100 * s.inFlight) / s.capacity);
+    const peak = Math.round((100 * s.peakInFlight) / s.capacity);
+    logPool.info(
+      "Worker Pool: {active}/{workers} active, queue {queued}/{capacity} ({percent}% full)",
+      {
+        active: s.busy,
+        workers: s.workers,
+        queued: s.inFlight,
+        capacity: s.capacity,
+        percent,
+        peakPercent: peak,
+        dropped: s.dropped.reduce((a, b) => a + b, 0),
+        crashes: s.crashes,
+      },
+    );
+    if (peak > POOL_BUSY_PERCENT) {
+      logPool.warn(
+        "Worker Pool queue reached {peak}% full: the workers fall behind the capture; " +
+          "consider more workers (--workers, now {workers})",
+        { peak, workers: s.workers },
+      );
     }
   }
 
@@ -171,18 +263,27 @@ class LiveRun {
 
   #onVerdict(iface: number, verdict: number, d: Detection): void {
     const j = this.#bans.judge(d);
+    // Wall clock with sub-millisecond resolution (Date.now() has whole milliseconds), taken
+    // right after the enforcer installed the ban: the end point of the ban latency.
+    const judgedAt = performance.timeOrigin + performance.now();
     const name = this.#captures[iface].name;
     if (verdict === Verdict.DETECTION) {
       this.#detections++;
-      this.#report("detection", name, d, j);
+      this.#report("detection", name, d, j, judgedAt);
     } else if (j.action === "banned" || j.action === "monitor") {
-      this.#report("evidence", name, d, j);
+      this.#report("evidence", name, d, j, judgedAt);
     }
   }
 
-  #report(kind: "detection" | "evidence", iface: string, d: Detection, j: Judgement): void {
+  #report(
+    kind: "detection" | "evidence",
+    iface: string,
+    d: Detection,
+    j: Judgement,
+    judgedAt: number,
+  ): void {
     const event = d.toEvent();
-    const latency = j.action === "banned" ? Date.now() - d.timestamp * 1000 : null;
+    const latency = j.action === "banned" ? judgedAt - d.timestamp * 1000 : null;
     logBans.info(
       "{iface}: BitTorrent {proto} {src} -> {dst} ({reason}, flow packet {packet}): {action} {addresses}",
       {
@@ -201,6 +302,7 @@ class LiveRun {
     const record: DetectionRecord = {
       ...event,
       event_type: kind,
+      capture_ts: d.timestamp,
       iface,
       action: j.action,
       addresses: j.addresses,
@@ -259,9 +361,11 @@ class LiveRun {
       const newDrops = s.dropped - this.#lastDrops[i];
       this.#lastPackets[i] = c.packets;
       this.#lastDrops[i] = s.dropped;
+      const poolDrops = this.#pool?.dropped[i] ?? this.#poolDrops[i] ?? 0;
       parts.push(
         `${c.name} ${c.packets} packets (+${newPackets}), ${formatBytes(c.bytes)}, ` +
           `pcap drops ${s.dropped} (+${newDrops}), interface drops ${s.interfaceDropped}` +
+          (this.#cli.pool.enabled ? `, pool drops ${poolDrops}` : "") +
           (c.error !== null ? " [stopped]" : ""),
       );
       perInterface.push({
@@ -270,6 +374,7 @@ class LiveRun {
         bytes: c.bytes,
         pcapDrops: s.dropped,
         interfaceDrops: s.interfaceDropped,
+        ...(this.#cli.pool.enabled ? { poolDrops } : {}),
       });
     });
     const bans = this.#bans.stats;

@@ -1,0 +1,114 @@
+/**
+ * The worker pool from the command line: `--read` with `--worker-pool` prints the same
+ * detection events and the same counters as without (our fixtures, 1, 2 and 4 workers, real
+ * processes), and the pool options are validated. With several workers, flows recognised from
+ * a remembered endpoint may differ (each worker has its own endpoint memory, see
+ * `tests/helpers/detection_diff.ts`); everything else must match.
+ */
+import assert from "node:assert/strict";
+import { compareDetections, type FlowEvent, flowEvent } from "./helpers/detection_diff.ts";
+
+const root = new URL("../", import.meta.url).pathname;
+const MAIN = `${root}main.ts`;
+const PERMISSIONS = ["--allow-ffi", "--allow-read", "--allow-env"];
+
+async function run(...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, MAIN, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+interface Run {
+  events: FlowEvent[];
+  evidence: string[];
+  stats: Record<string, unknown>;
+}
+
+function parse(stdout: string): Run {
+  const lines = stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const stats = lines.pop();
+  assert.equal(stats.event_type, "stats");
+  for (const volatile of ["seconds", "packets_per_second"]) delete stats[volatile];
+  for (const e of lines) assert.equal(e.event_type, "detection");
+  return {
+    events: lines.map(flowEvent),
+    // Flow ids differ by design (each worker numbers its own flows); the rest must match.
+    evidence: lines.map((e) =>
+      `${e.timestamp} ${e.src_ip}:${e.src_port} > ${e.dest_ip}:${e.dest_port} ${e.reason} ` +
+      JSON.stringify(e.evidence)
+    ).sort(),
+    stats,
+  };
+}
+
+/** Counters that do not depend on which reason decided a flow. */
+const FLOW_COUNTERS = [
+  "file",
+  "link_type",
+  "packets",
+  "bytes",
+  "decoded",
+  "malformed",
+  "not_ip",
+  "other_transport",
+  "fragments",
+  "flows",
+  "flows_expired",
+  "flows_evicted",
+];
+
+const fixtures = [...Deno.readDirSync(`${root}tests/fixtures`)]
+  .filter((e) => /\.pcap(ng)?$/.test(e.name)).map((e) => `${root}tests/fixtures/${e.name}`).sort();
+
+for (const path of fixtures) {
+  Deno.test(`--read --worker-pool = --read: ${path.split("/").pop()}`, async () => {
+    const runs = await Promise.all([
+      run("--read", path, "--format", "jsonl"),
+      ...[1, 2, 4].map((n) =>
+        run("--read", path, "--format", "jsonl", "--worker-pool", "--workers", String(n))
+      ),
+    ]);
+    for (const r of runs) assert.equal(r.code, 0, r.stderr);
+    const [inline, ...pooled] = runs.map((r) => parse(r.stdout));
+    for (const [i, p] of pooled.entries()) {
+      const workers = [1, 2, 4][i];
+      const d = compareDetections(inline.events, p.events);
+      assert.deepEqual(d.differences, [], `${workers} worker(s): events`);
+      if (workers === 1 || d.memory.length === 0) {
+        assert.deepEqual(d.memory, [], `${workers} worker(s): events`);
+        assert.deepEqual(p.evidence, inline.evidence, `${workers} worker(s): evidence`);
+        assert.deepEqual(p.stats, inline.stats, `${workers} worker(s): counters`);
+      } else {
+        console.log(`${workers} workers, differences through per-worker endpoint memory:`);
+        for (const line of d.memory) console.log(`  ${line}`);
+        for (const k of FLOW_COUNTERS) assert.deepEqual(p.stats[k], inline.stats[k], k);
+      }
+    }
+  });
+}
+
+Deno.test("pool options: validated, listed in --help, usable live and offline", async () => {
+  const help = await run("--help");
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Worker pool:\n\s+--worker-pool\s+.*\n\s+--workers N\s+/);
+  const cases: [string[], RegExp][] = [
+    [["--read", "x.pcap", "--workers", "2"], /--workers .* add --worker-pool/],
+    [["--read", "x.pcap", "--worker-pool", "--workers", "65"], /--workers must be .* 0 to 64/],
+    [["--read", "x.pcap", "--worker-pool", "--workers", "two"], /--workers must be/],
+    [["--interfaces", "lo", "--workers", "2"], /add --worker-pool/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = await run(...args);
+    assert.equal(r.code, 2, args.join(" "));
+    const lines = r.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], pattern);
+  }
+  const missing = await run("--read", "/nonexistent.pcap", "--worker-pool");
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^btblocker: cannot read \/nonexistent.pcap/);
+});

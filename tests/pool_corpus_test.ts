@@ -1,0 +1,165 @@
+/**
+ * The worker pool finds the same detections as the inline path over every capture of the
+ * labelled corpus (../shared/corpus, skipped visibly when absent) and over our own fixtures,
+ * with 1, 2 and 4 workers.
+ *
+ * To keep this quick the pool runs in this process: each capture of a batch is fed as its own
+ * interface of one pool (a pool keeps one analyzer per interface in each worker, so captures
+ * cannot influence each other), exactly as the capture loop feeds several interfaces.
+ *
+ * Same detection events means the same flows, decided by the same packet, for the same reason
+ * (`tests/helpers/detection_diff.ts`). With one worker nothing may differ. With several, each
+ * worker remembers only what its own flows taught it, so flows recognised from a remembered
+ * endpoint may differ; such differences are printed and counted, anything else fails.
+ */
+import assert from "node:assert/strict";
+import { Analyzer, Verdict } from "../dpi/analyzer.ts";
+import type { EngineConfig } from "../dpi/config.ts";
+import { NextResult, PcapHandle } from "../ffi/libpcap.ts";
+import { WorkerPool } from "../workers/pool.ts";
+import { EventLoopYield } from "../live/capture.ts";
+import { compareDetections, type FlowEvent, flowEvent } from "./helpers/detection_diff.ts";
+
+const root = new URL("../", import.meta.url).pathname;
+const corpusDir = `${root}../shared/corpus/pcap`;
+const fixturesDir = `${root}tests/fixtures`;
+/** Enough for every corpus capture even divided among 4 workers (at most 1994 flows, 220 endpoints). */
+const ENGINE: Partial<EngineConfig> = { maxFlows: 8192, maxEndpoints: 1024 };
+/** Captures fed through one pool (as as many interfaces). */
+const BATCH = 32;
+
+function captures(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].filter((e) => /\.(pcap|pcapng|cap)$/.test(e.name))
+      .map((e) => `${dir}/${e.name}`).sort();
+  } catch {
+    return [];
+  }
+}
+
+const corpus = captures(corpusDir);
+if (corpus.length === 0) {
+  console.log(
+    `pool_corpus_test: corpus SKIPPED — ${corpusDir} not found (not part of the repository)`,
+  );
+}
+
+function openable(path: string): PcapHandle | null {
+  try {
+    return PcapHandle.openOffline(path);
+  } catch {
+    return null; // unreadable captures are the CLI's business (tests/cli_test.ts)
+  }
+}
+
+function inline(path: string): FlowEvent[] {
+  const h = openable(path);
+  if (h === null) return [];
+  const a = new Analyzer(ENGINE);
+  const out: FlowEvent[] = [];
+  try {
+    const linkType = h.linkType;
+    while (h.next() === NextResult.PACKET) {
+      const v = a.analyze(
+        linkType,
+        h.data,
+        h.dataOffset,
+        h.capturedLength,
+        h.wireLength,
+        h.timestamp,
+      );
+      if (v === Verdict.DETECTION) out.push(flowEvent(a.detection.toEvent()));
+    }
+  } finally {
+    h.close();
+  }
+  return out;
+}
+
+async function pooled(paths: string[], workers: number): Promise<FlowEvent[][]> {
+  const out: FlowEvent[][] = paths.map(() => []);
+  const pool = await WorkerPool.start({
+    workers,
+    interfaces: paths.length,
+    engine: ENGINE,
+    whenFull: "wait",
+    onVerdict: (iface, verdict, d) => {
+      if (verdict === Verdict.DETECTION) out[iface].push(flowEvent(d.toEvent()));
+    },
+  });
+  const yielder = new EventLoopYield();
+  try {
+    let sent = 0;
+    for (const [iface, path] of paths.entries()) {
+      const h = openable(path);
+      if (h === null) continue;
+      try {
+        const linkType = h.linkType;
+        while (h.next() === NextResult.PACKET) {
+          const wait = pool.packet(
+            iface,
+            linkType,
+            h.data,
+            h.dataOffset,
+            h.capturedLength,
+            h.wireLength,
+            h.timestamp,
+          );
+          if (wait !== undefined) await wait;
+          if (pool.slabsSent !== sent) {
+            sent = pool.slabsSent;
+            await yielder.yield();
+          }
+        }
+      } finally {
+        h.close();
+      }
+    }
+  } finally {
+    yielder.close();
+  }
+  const totals = await pool.close();
+  assert.equal(totals.dropped + totals.lost + totals.crashes, 0);
+  return out;
+}
+
+async function checkEquivalence(paths: string[], label: string): Promise<void> {
+  const reference = paths.map(inline);
+  const total = reference.reduce((n, r) => n + r.length, 0);
+  assert.ok(total > 0, "the captures hold detections");
+  for (const workers of [1, 2, 4]) {
+    const differences: string[] = [];
+    const memory: string[] = [];
+    for (let i = 0; i < paths.length; i += BATCH) {
+      const batch = paths.slice(i, i + BATCH);
+      const results = await pooled(batch, workers);
+      batch.forEach((path, k) => {
+        const d = compareDetections(reference[i + k], results[k]);
+        const name = path.split("/").pop();
+        for (const line of d.differences) differences.push(`${name}: ${line}`);
+        for (const line of d.memory) memory.push(`${name}: ${line}`);
+      });
+    }
+    console.log(
+      `${label}, ${workers} worker(s): ${total} detections inline, ${differences.length} ` +
+        `differ, ${memory.length} differ through per-worker endpoint memory`,
+    );
+    for (const line of memory) console.log(`  ${line}`);
+    assert.deepEqual(differences, [], `${workers} worker(s)`);
+    if (workers === 1) assert.deepEqual(memory, [], "one worker remembers all, as inline");
+  }
+}
+
+Deno.test({
+  name: "pool = inline over the labelled corpus, 1, 2 and 4 workers",
+  ignore: corpus.length === 0,
+  async fn() {
+    await checkEquivalence(corpus, `corpus (${corpus.length} captures)`);
+  },
+});
+
+Deno.test("pool = inline over our own fixtures, 1, 2 and 4 workers", async () => {
+  const fixtures = captures(fixturesDir);
+  assert.ok(fixtures.length >= 2);
+  await checkEquivalence(fixtures, `fixtures (${fixtures.length} captures)`);
+});

@@ -1,0 +1,144 @@
+/**
+ * Entry point of an inspector worker (a Web Worker started by {@linkcode WorkerPool}): one
+ * {@linkcode Analyzer} per interface, fed from slabs of packets. For each slab it analyses
+ * every packet, then transfers the slab back with the verdicts it produced (packets never
+ * travel back). Flow affinity in the pool sends every packet of a flow to the same worker, so
+ * each flow's state lives in exactly one analyzer.
+ *
+ * @module
+ */
+
+import { Analyzer, Verdict } from "../dpi/analyzer.ts";
+import {
+  type FromWorker,
+  type InitMessage,
+  type ToWorker,
+  VerdictWriter,
+  type WorkerTotals,
+} from "./protocol.ts";
+import { SlabReader } from "./slab.ts";
+
+/** The parts of the worker global scope used here (typed without the worker lib). */
+interface WorkerScope {
+  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
+  postMessage(message: FromWorker, transfer?: Transferable[]): void;
+}
+
+const scope = globalThis as unknown as WorkerScope;
+const reader = new SlabReader();
+const verdicts = new VerdictWriter();
+/** Something to `Atomics.wait` on for the slow-worker test hook. */
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+let settings: InitMessage | null = null;
+let analyzers: (Analyzer | undefined)[] = [];
+/** Packets counted when analysis is off (channel benchmark). */
+let countedPackets = 0;
+let countedBytes = 0;
+
+scope.onmessage = (event: MessageEvent<ToWorker>) => {
+  const m = event.data;
+  switch (m.type) {
+    case "init":
+      settings = m;
+      analyzers = new Array(m.interfaces);
+      scope.postMessage({ type: "ready" });
+      break;
+    case "slab":
+      inspect(m.id, m.buffer);
+      break;
+    case "totals":
+      m.now.forEach((now, iface) => {
+        if (now > 0) analyzers[iface]?.flows.expire(now);
+      });
+      scope.postMessage({ type: "totals", totals: totals() });
+      break;
+    case "crash":
+      throw new Error("inspector worker crashed on request (pool test hook)");
+  }
+};
+
+function inspect(id: number, buffer: ArrayBuffer): void {
+  const s = settings;
+  if (s === null) throw new Error("slab received before init");
+  const r = reader;
+  r.lay(buffer);
+  const n = r.count;
+  if (s.analyze) {
+    for (let i = 0; i < n; i++) {
+      r.select(i);
+      const iface = r.iface;
+      const a = analyzers[iface] ?? analyzerFor(iface);
+      const v = a.analyze(
+        r.linkType,
+        r.bytes,
+        r.offset,
+        r.capturedLength,
+        r.wireLength,
+        r.timestamp,
+      );
+      if (v !== Verdict.NONE) verdicts.add(v, iface, a.detection);
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      r.select(i);
+      countedBytes += r.capturedLength;
+    }
+    countedPackets += n;
+  }
+  if (s.delayPerSlabMs > 0) Atomics.wait(sleeper, 0, 0, s.delayPerSlabMs);
+  const records = verdicts.take();
+  scope.postMessage(
+    { type: "return", id, buffer, verdicts: records },
+    records === null ? [buffer] : [buffer, records],
+  );
+}
+
+function analyzerFor(iface: number): Analyzer {
+  const s = settings!;
+  if (!(iface >= 0 && iface < s.interfaces)) {
+    throw new RangeError(`packet of interface ${iface}; the pool has ${s.interfaces}`);
+  }
+  const a = new Analyzer(s.engine);
+  analyzers[iface] = a;
+  return a;
+}
+
+function totals(): WorkerTotals {
+  const t: WorkerTotals = {
+    packets: countedPackets,
+    bytes: countedBytes,
+    decoded: 0,
+    notIp: 0,
+    otherTransport: 0,
+    fragments: 0,
+    malformed: 0,
+    unsupportedLink: 0,
+    inspected: 0,
+    detections: [],
+    flowsCreated: 0,
+    flowsExpired: 0,
+    flowsEvicted: 0,
+    flowsActive: 0,
+    endpointsLearned: 0,
+  };
+  for (const a of analyzers) {
+    if (a === undefined) continue;
+    const s = a.stats;
+    t.packets += s.packets;
+    t.bytes += s.bytes;
+    t.decoded += s.decoded;
+    t.notIp += s.notIp;
+    t.otherTransport += s.otherTransport;
+    t.fragments += s.fragments;
+    t.malformed += s.malformed;
+    t.unsupportedLink += s.unsupportedLink;
+    t.inspected += s.inspected;
+    s.detections.forEach((n, r) => t.detections[r] = (t.detections[r] ?? 0) + n);
+    t.flowsCreated += a.flows.flowsCreated;
+    t.flowsExpired += a.flows.flowsExpired;
+    t.flowsEvicted += a.flows.flowsEvicted;
+    t.flowsActive += a.flows.size;
+    t.endpointsLearned += a.memory.learned;
+  }
+  return t;
+}

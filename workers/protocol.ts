@@ -1,0 +1,183 @@
+/**
+ * The messages between the worker pool and its inspector workers, and the verdict records
+ * workers send back beside each returned slab.
+ *
+ * A verdict record is 4 bytes (u8 verdict, u8 zero, u16 interface index, little-endian)
+ * followed by the detection's own record ({@linkcode Detection.toRecord}: 64 bytes and up to
+ * 512 payload bytes). Verdicts are rare (a few per flow at most), so a slab's records travel
+ * as one small transferred `ArrayBuffer`, or none.
+ *
+ * @module
+ */
+
+import type { EngineConfig } from "../dpi/config.ts";
+import { type Detection, DETECTION_RECORD_MAX_BYTES } from "../dpi/detection.ts";
+
+/** Settings of one inspector worker, sent once after it starts. */
+export interface InitMessage {
+  type: "init";
+  /** The worker's slot in the pool (0 … workers-1). */
+  slot: number;
+  /** Interfaces (one analyzer each, created when its first packet arrives). */
+  interfaces: number;
+  /** Engine settings of each analyzer (already divided among workers, with its flow ids). */
+  engine: Partial<EngineConfig>;
+  /** Run the analyzers; `false` only counts packets (a benchmark hook for the channel). */
+  analyze: boolean;
+  /**
+   * Test hook: milliseconds the worker sleeps after each slab, making it deliberately slow
+   * (0 in real use).
+   */
+  delayPerSlabMs: number;
+}
+
+/** A slab of packets to analyse (its buffer is transferred). */
+export interface SlabMessage {
+  type: "slab";
+  /** The slab's index in the pool. */
+  id: number;
+  /** The slab buffer. */
+  buffer: ArrayBuffer;
+}
+
+/** Asks for the analyzers' counters (answered after every earlier slab). */
+export interface TotalsRequest {
+  type: "totals";
+  /**
+   * Per interface, the capture time of the latest TCP/UDP packet the pool took (0 when none):
+   * flows idle for longer than the timeout at that time are expired first, as the inline
+   * path's single analyzer would have done on that packet.
+   */
+  now: number[];
+}
+
+/** Test hook: makes the worker throw from its message handler, as a crash would. */
+export interface CrashMessage {
+  type: "crash";
+}
+
+/** Messages to a worker. */
+export type ToWorker = InitMessage | SlabMessage | TotalsRequest | CrashMessage;
+
+/** The worker is initialised and waiting for slabs. */
+export interface ReadyMessage {
+  type: "ready";
+}
+
+/** A slab analysed: the buffer comes back (transferred) with the verdicts it produced. */
+export interface ReturnMessage {
+  type: "return";
+  /** The slab's index. */
+  id: number;
+  /** The slab buffer. */
+  buffer: ArrayBuffer;
+  /** Verdict records (see the module documentation), or `null` when there were none. */
+  verdicts: ArrayBuffer | null;
+}
+
+/** Counters of one worker's analyzers, summed over its interfaces. */
+export interface WorkerTotals {
+  /** Packets analysed. */
+  packets: number;
+  /** Wire bytes analysed. */
+  bytes: number;
+  /** TCP/UDP packets decoded. */
+  decoded: number;
+  /** Frames without IP. */
+  notIp: number;
+  /** IP packets neither TCP nor UDP. */
+  otherTransport: number;
+  /** Non-first fragments. */
+  fragments: number;
+  /** Malformed packets. */
+  malformed: number;
+  /** Packets of an unsupported link type. */
+  unsupportedLink: number;
+  /** Payload packets inspected. */
+  inspected: number;
+  /** Detections per reason code. */
+  detections: number[];
+  /** Flows created. */
+  flowsCreated: number;
+  /** Flows expired. */
+  flowsExpired: number;
+  /** Flows evicted. */
+  flowsEvicted: number;
+  /** Flows held now. */
+  flowsActive: number;
+  /** Endpoints learned. */
+  endpointsLearned: number;
+}
+
+/** The answer to a {@linkcode TotalsRequest}. */
+export interface TotalsMessage {
+  type: "totals";
+  /** The worker's counters. */
+  totals: WorkerTotals;
+}
+
+/** Messages from a worker. */
+export type FromWorker = ReadyMessage | ReturnMessage | TotalsMessage;
+
+/** Bytes before the detection record in a verdict record. */
+export const VERDICT_PREFIX_BYTES = 4;
+
+/**
+ * Collects the verdicts of one slab (worker side). The buffer grows when needed and is copied
+ * out once per slab that had verdicts.
+ */
+export class VerdictWriter {
+  #bytes = new Uint8Array(16 * (VERDICT_PREFIX_BYTES + DETECTION_RECORD_MAX_BYTES));
+  #used = 0;
+
+  /** Appends one verdict. */
+  add(verdict: number, iface: number, detection: Detection): void {
+    const need = VERDICT_PREFIX_BYTES + DETECTION_RECORD_MAX_BYTES;
+    if (this.#used + need > this.#bytes.length) {
+      const grown = new Uint8Array(this.#bytes.length * 2);
+      grown.set(this.#bytes.subarray(0, this.#used));
+      this.#bytes = grown;
+    }
+    const b = this.#bytes;
+    const at = this.#used;
+    b[at] = verdict;
+    b[at + 1] = 0;
+    b[at + 2] = iface & 0xff;
+    b[at + 3] = iface >>> 8;
+    this.#used = at + VERDICT_PREFIX_BYTES +
+      detection.toRecord(b, at + VERDICT_PREFIX_BYTES);
+  }
+
+  /** The verdicts collected since the last call, as a new buffer (or `null`), and empties. */
+  take(): ArrayBuffer | null {
+    if (this.#used === 0) return null;
+    const out = this.#bytes.slice(0, this.#used).buffer;
+    this.#used = 0;
+    return out;
+  }
+}
+
+/**
+ * Reads the verdict records of a returned slab, calling `each` with the verdict, the interface
+ * and the detection (one `Detection` reused for all; copy what you keep).
+ *
+ * @throws {RangeError} when a record is truncated
+ */
+export function readVerdicts(
+  records: ArrayBuffer,
+  detection: Detection,
+  each: (verdict: number, iface: number, detection: Detection) => void,
+): void {
+  const bytes = new Uint8Array(records);
+  let at = 0;
+  while (at < bytes.length) {
+    if (at + VERDICT_PREFIX_BYTES > bytes.length) {
+      throw new RangeError(`truncated verdict record at ${at}`);
+    }
+    const verdict = bytes[at];
+    const iface = bytes[at + 2] | (bytes[at + 3] << 8);
+    at += VERDICT_PREFIX_BYTES;
+    at += detection.fromRecord(bytes, at);
+    each(verdict, iface, detection);
+  }
+}

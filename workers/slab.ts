@@ -1,0 +1,288 @@
+/**
+ * Slabs: the unit of the worker pool's channel. A slab is one fixed-size `ArrayBuffer`
+ * (1 MiB by default) holding many captured packets and a small index describing them. The capture loop
+ * copies packets into a slab, transfers the whole buffer to a worker (no copy), and the worker
+ * transfers it back for reuse, so the channel moves a few slabs per thousand packets and
+ * nothing is allocated per packet.
+ *
+ * Layout of a slab of `size` bytes (a multiple of 8, at least 64 KiB):
+ *
+ * ```text
+ *  0        16                                   free                        size
+ *  | header | packet bytes, back to back →  ...          ... ← index entries |
+ * ```
+ *
+ * - header: u32 packet count @0, u32 end of the packet bytes @4, 8 bytes reserved.
+ * - packet bytes grow upwards from byte 16; each packet's captured bytes are contiguous.
+ * - index entries grow downwards from the end, 24 bytes each, entry `i` at
+ *   `size - 24 × (i + 1)`: f64 timestamp @0, u32 offset of the packet's bytes @8,
+ *   u32 captured length @12, u32 wire length @16, u32 `iface << 16 | linkType` @20.
+ *
+ * The slab is full when the next packet's bytes would reach its index entry, so small and large
+ * packets share the space without waste.
+ *
+ * @module
+ */
+
+/**
+ * Default size of a slab, bytes. One `postMessage` costs ~20 µs here whatever the size of the
+ * transferred buffer, so a slab carries a few thousand packets to make that cost per packet
+ * small; partial slabs are handed over on a timer, so the size does not delay detection.
+ */
+export const SLAB_BYTES = 1024 * 1024;
+/** Smallest slab size accepted. */
+export const MIN_SLAB_BYTES = 64 * 1024;
+/** Bytes of the slab header (count, end of packet bytes, reserved). */
+export const SLAB_HEADER_BYTES = 16;
+/** Bytes of one index entry. */
+export const ENTRY_BYTES = 24;
+
+const ENTRY_WORDS = ENTRY_BYTES >> 2;
+/** Longest packet copied through a cached source view (see {@linkcode PacketCopier}). */
+const MAX_CACHED_VIEW = 16384;
+
+/**
+ * Copies packet bytes from a capture buffer into slabs without allocating per packet.
+ *
+ * `TypedArray.set` needs a view of exactly the packet, and a new view per packet is an
+ * allocation. libpcap reading a file hands out every packet at the start of the same buffer,
+ * so views of the first `n` bytes are made once per length and reused; packets elsewhere in
+ * the buffer (a live capture ring) are copied word by word, aligned by placing them at the same
+ * address modulo 4 in the slab. A source that changes with every packet (not libpcap's way) is
+ * copied byte by byte, so that no view is made for it.
+ */
+export class PacketCopier {
+  #source: Uint8Array | null = null;
+  #sourceWords: Uint32Array<ArrayBufferLike> | null = null;
+  /** Packets taken from the current source before this one. */
+  #repeats = 0;
+  /** Views of the source's first `n` bytes by `n`, valid when `#viewEpoch[n] === #epoch`. */
+  readonly #views: (Uint8Array | undefined)[] = new Array(MAX_CACHED_VIEW + 1).fill(undefined);
+  readonly #viewEpoch = new Uint32Array(MAX_CACHED_VIEW + 1);
+  #epoch = 0;
+
+  /**
+   * Copies `buf[offset, offset + length)` into `slab` at the first suitable position at or
+   * after `position` (at most 3 bytes later) and returns that position.
+   */
+  copy(slab: Slab, position: number, buf: Uint8Array, offset: number, length: number): number {
+    if (buf !== this.#source) {
+      this.#source = buf;
+      this.#sourceWords = null;
+      this.#repeats = 0;
+      this.#epoch = (this.#epoch + 1) >>> 0;
+    } else {
+      this.#repeats++;
+    }
+    const bytes = slab.bytes;
+    if (this.#repeats === 0) {
+      for (let i = 0; i < length; i++) bytes[position + i] = buf[offset + i];
+      return position;
+    }
+    if (offset === 0 && length <= MAX_CACHED_VIEW) {
+      let view = this.#views[length];
+      if (view === undefined || this.#viewEpoch[length] !== this.#epoch) {
+        view = this.#views[length] = buf.subarray(0, length);
+        this.#viewEpoch[length] = this.#epoch;
+      }
+      bytes.set(view, position);
+      return position;
+    }
+    const srcWords = this.#sourceWords ??
+      (this.#sourceWords = new Uint32Array(buf.buffer, 0, buf.buffer.byteLength >> 2));
+    const from = buf.byteOffset + offset;
+    const to = position + ((from - position) & 3);
+    let i = 0;
+    // Bytes up to the first word boundary, whole words, then the tail.
+    const head = Math.min((4 - (from & 3)) & 3, length);
+    for (; i < head; i++) bytes[to + i] = buf[offset + i];
+    const words = (length - i) >> 2;
+    const sw = (from + i) >> 2;
+    const dw = (to + i) >> 2;
+    const dst = slab.words;
+    for (let k = 0; k < words; k++) dst[dw + k] = srcWords[sw + k];
+    i += words << 2;
+    for (; i < length; i++) bytes[to + i] = buf[offset + i];
+    return to;
+  }
+}
+
+/**
+ * The most bytes of one packet a slab of `size` bytes carries; longer captures (offloaded
+ * jumbo frames at most) are cut to it, keeping their wire length.
+ */
+export function maxSlabPacketBytes(size: number): number {
+  return size - SLAB_HEADER_BYTES - ENTRY_BYTES - 3;
+}
+
+/** Throws unless `size` is a valid slab size. */
+function checkSize(size: number): void {
+  if (!(Number.isInteger(size) && size >= MIN_SLAB_BYTES && size % 8 === 0 && size < 2 ** 31)) {
+    throw new RangeError(`a slab is a multiple of 8 bytes from ${MIN_SLAB_BYTES}, got ${size}`);
+  }
+}
+
+/**
+ * One slab on the capture side: its buffer (while it is here), the views laid over it, and
+ * its fill state. Views are laid again each time the buffer comes back from a worker (a
+ * transferred buffer arrives as a new `ArrayBuffer` object).
+ */
+export class Slab {
+  /** Index of the slab in the pool. */
+  readonly id: number;
+  /** Size of the slab's buffer, bytes. */
+  readonly size: number;
+  /** The buffer, or `null` while a worker has it. */
+  buffer: ArrayBuffer | null = null;
+  /** Bytes of the buffer. */
+  bytes: Uint8Array = new Uint8Array(0);
+  /** The buffer as 32-bit words. */
+  words: Uint32Array = new Uint32Array(0);
+  /** The buffer as 64-bit floats (timestamps). */
+  floats: Float64Array = new Float64Array(0);
+  /** Packets written. */
+  count = 0;
+  /** End of the packet bytes written. */
+  dataEnd = SLAB_HEADER_BYTES;
+  /** Worker the slab is filled for or was sent to (-1 when free). */
+  owner = -1;
+  /** `performance.now()` when the first packet was written. */
+  openedAt = 0;
+  /** Packets written per interface (what is lost if the slab is lost). */
+  readonly perInterface: Uint32Array;
+
+  readonly #words: number;
+
+  /**
+   * @param id index of the slab in the pool
+   * @param interfaces number of interfaces (sizes {@linkcode perInterface})
+   * @param size bytes of the slab's buffer
+   */
+  constructor(id: number, interfaces: number, size: number = SLAB_BYTES) {
+    checkSize(size);
+    this.id = id;
+    this.size = size;
+    this.#words = size >> 2;
+    this.perInterface = new Uint32Array(interfaces);
+  }
+
+  /** Takes (back) a buffer of {@linkcode size} bytes and lays the views over it; empties the slab. */
+  lay(buffer: ArrayBuffer): void {
+    if (buffer.byteLength !== this.size) {
+      throw new RangeError(`this slab is ${this.size} bytes, got ${buffer.byteLength}`);
+    }
+    this.buffer = buffer;
+    this.bytes = new Uint8Array(buffer);
+    this.words = new Uint32Array(buffer);
+    this.floats = new Float64Array(buffer);
+    this.reset();
+  }
+
+  /** Empties the slab (keeps its buffer). */
+  reset(): void {
+    this.count = 0;
+    this.dataEnd = SLAB_HEADER_BYTES;
+    this.perInterface.fill(0);
+  }
+
+  /** Whether a packet of `length` captured bytes still fits. */
+  fits(length: number): boolean {
+    return this.dataEnd + length + 3 <= this.size - ENTRY_BYTES * (this.count + 1);
+  }
+
+  /**
+   * Appends a packet (the caller checked {@linkcode fits}); `length` is at most
+   * {@linkcode maxSlabPacketBytes}.
+   */
+  append(
+    copier: PacketCopier,
+    iface: number,
+    linkType: number,
+    buf: Uint8Array,
+    offset: number,
+    length: number,
+    wireLength: number,
+    timestamp: number,
+  ): void {
+    const at = copier.copy(this, this.dataEnd, buf, offset, length);
+    const n = this.count;
+    const e = this.#words - ENTRY_WORDS * (n + 1);
+    this.floats[e >> 1] = timestamp;
+    const w = this.words;
+    w[e + 2] = at;
+    w[e + 3] = length;
+    w[e + 4] = wireLength;
+    w[e + 5] = (iface << 16) | linkType;
+    this.count = n + 1;
+    this.dataEnd = at + length;
+    this.perInterface[iface]++;
+  }
+
+  /** Writes the header and hands the buffer over (the slab no longer holds it). */
+  seal(): ArrayBuffer {
+    const buffer = this.buffer!;
+    this.words[0] = this.count;
+    this.words[1] = this.dataEnd;
+    this.buffer = null;
+    return buffer;
+  }
+}
+
+/**
+ * Reads a slab's packets on the worker side: lay a received buffer, then select entries one
+ * by one; the entry's fields are properties of the reader, so reading allocates nothing.
+ */
+export class SlabReader {
+  /** Bytes of the slab (the packets are `bytes[offset, offset + capturedLength)`). */
+  bytes: Uint8Array = new Uint8Array(0);
+  /** Packets in the slab. */
+  count = 0;
+  /** Interface index of the selected packet. */
+  iface = 0;
+  /** Link type of the selected packet. */
+  linkType = 0;
+  /** Offset of the selected packet in {@linkcode bytes}. */
+  offset = 0;
+  /** Captured length of the selected packet. */
+  capturedLength = 0;
+  /** Wire length of the selected packet. */
+  wireLength = 0;
+  /** Capture time of the selected packet, seconds. */
+  timestamp = 0;
+  #words: Uint32Array = new Uint32Array(0);
+  #floats: Float64Array = new Float64Array(0);
+  #size = 0;
+
+  /**
+   * Lays the reader over a received slab buffer.
+   *
+   * @throws {RangeError} when the buffer is not a well-formed slab
+   */
+  lay(buffer: ArrayBuffer): void {
+    const size = buffer.byteLength;
+    checkSize(size);
+    this.bytes = new Uint8Array(buffer);
+    this.#words = new Uint32Array(buffer);
+    this.#floats = new Float64Array(buffer);
+    this.#size = size;
+    const count = this.#words[0];
+    const end = this.#words[1];
+    if (end < SLAB_HEADER_BYTES || end > size - ENTRY_BYTES * count) {
+      throw new RangeError(`corrupt slab header: ${count} packets, data end ${end}`);
+    }
+    this.count = count;
+  }
+
+  /** Selects packet `i` (0 ≤ i < count). */
+  select(i: number): void {
+    const e = (this.#size >> 2) - ENTRY_WORDS * (i + 1);
+    const w = this.#words;
+    this.timestamp = this.#floats[e >> 1];
+    this.offset = w[e + 2];
+    this.capturedLength = w[e + 3];
+    this.wireLength = w[e + 4];
+    const tag = w[e + 5];
+    this.iface = tag >>> 16;
+    this.linkType = tag & 0xffff;
+  }
+}
