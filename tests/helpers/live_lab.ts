@@ -1,0 +1,571 @@
+/**
+ * The laboratory of the live-mode tests: a client–router–peer test network
+ * ({@linkcode TestNet}), btblocker running as a child process in the router namespace on both
+ * veths, BitTorrent endpoints ({@linkcode ENDPOINT}) in the client and peer namespaces, and
+ * readers of what btblocker did (its detection log, its pinned ban maps and drop counters, its
+ * output). {@linkcode LiveLab.close} removes everything (processes, namespaces, pins, files) even
+ * after a failure.
+ *
+ * Needs root. Every wait polls a condition against a deadline; nothing sleeps blindly.
+ *
+ * @module
+ */
+
+import {
+  bootTimeNs,
+  closeFd,
+  cString,
+  libbpf,
+  removeDirectory,
+  removeFile,
+} from "../../ffi/libbpf.ts";
+import { run, TestNet } from "../../ffi/xdp_testnet.ts";
+import type { DetectionRecord } from "../../live/detection_log.ts";
+
+export { TestNet };
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+/** btblocker's entry point. */
+export const MAIN: string = `${ROOT}main.ts`;
+/** The endpoint program run in the client and peer namespaces. */
+export const ENDPOINT: string = `${ROOT}tests/helpers/bt_endpoint.ts`;
+/** The spoofing program (scapy) run in the peer namespace. */
+export const SPOOFER: string = `${ROOT}tests/helpers/spoof.py`;
+/** Debian's python3, which has scapy (the one on PATH may not). */
+export const PYTHON = "/usr/bin/python3";
+
+/**
+ * The Deno permissions btblocker's live mode needs: FFI (libpcap, libbpf, libc), read
+ * (/proc/self/status for the capability check, /sys/class/net for the interface list), write
+ * (the detection log), env (configuration variables), sys (`Deno.networkInterfaces`, the
+ * host's own addresses) and running `nft` (the nftables enforcer).
+ */
+export const LIVE_PERMISSIONS: readonly string[] = [
+  "--allow-ffi",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-sys",
+  "--allow-run=nft",
+];
+
+/** The scratch directory of the live tests. */
+export const SCRATCH = "/tmp/live-tests";
+
+/** The local side of the test network: the client's networks. */
+export const LOCAL_NETS = "10.77.1.0/24,fd77:1::/64";
+
+const decoder = new TextDecoder();
+
+/** Polls `probe` every `intervalMs` until it returns a value other than undefined. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 5000,
+  intervalMs = 20,
+): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Environment for child processes: nothing of the caller's btblocker settings leaks in. */
+function childEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = { NO_COLOR: "1" };
+  for (const name of ["PATH", "HOME", "DENO_DIR", "TMPDIR"]) {
+    const v = Deno.env.get(name);
+    if (v !== undefined) env[name] = v;
+  }
+  return { ...env, ...extra };
+}
+
+/** A child process whose output is collected line by line. */
+export class Child {
+  /** Collected stdout and stderr lines, in arrival order. */
+  readonly lines: string[] = [];
+  readonly #process: Deno.ChildProcess;
+  readonly #readers: Promise<void>[];
+  #status: Deno.CommandStatus | null = null;
+  readonly #done: Promise<Deno.CommandStatus>;
+
+  /**
+   * Starts `args[0]` with `args.slice(1)`.
+   *
+   * @param env variables added to a minimal environment
+   */
+  constructor(args: string[], env: Record<string, string> = {}) {
+    this.#process = new Deno.Command(args[0], {
+      args: args.slice(1),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      clearEnv: true,
+      env: childEnv(env),
+    }).spawn();
+    this.#readers = [this.#process.stdout, this.#process.stderr].map((s) => this.#collect(s));
+    this.#done = this.#process.status.then((s) => this.#status = s);
+  }
+
+  async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
+    let pending = "";
+    for await (const chunk of stream) {
+      pending += decoder.decode(chunk, { stream: true });
+      const parts = pending.split("\n");
+      pending = parts.pop()!;
+      this.lines.push(...parts);
+    }
+    if (pending !== "") this.lines.push(pending);
+  }
+
+  /** The process id. */
+  get pid(): number {
+    return this.#process.pid;
+  }
+
+  /** The exit status once the process ended, else null. */
+  get status(): Deno.CommandStatus | null {
+    return this.#status;
+  }
+
+  /** All output so far. */
+  get output(): string {
+    return this.lines.join("\n");
+  }
+
+  /** Waits for an output line matching `pattern`; fails early when the process exits. */
+  waitForLine(pattern: RegExp, timeoutMs = 5000): Promise<string> {
+    return waitFor(`output line ${pattern} (output so far:\n${this.output})`, () => {
+      const line = this.lines.find((l) => pattern.test(l));
+      if (line !== undefined) return line;
+      if (this.#status !== null) {
+        throw new Error(`process exited (${this.#status.code}) before ${pattern}:\n${this.output}`);
+      }
+      return undefined;
+    }, timeoutMs);
+  }
+
+  /** Sends a signal (ignored when the process has already exited). */
+  signal(signal: Deno.Signal): void {
+    if (this.#status !== null) return;
+    try {
+      this.#process.kill(signal);
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e; // already exited
+    }
+  }
+
+  /**
+   * Waits for the process to exit (sending `signal` first, when given) and for its output;
+   * kills it after `timeoutMs`.
+   */
+  async stop(signal?: Deno.Signal, timeoutMs = 10000): Promise<Deno.CommandStatus> {
+    if (signal !== undefined) this.signal(signal);
+    const timer = setTimeout(() => this.signal("SIGKILL"), timeoutMs);
+    try {
+      const status = await this.#done;
+      await Promise.all(this.#readers);
+      return status;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Runs a command to completion with a minimal environment; returns its code and output. */
+export async function runCommand(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(args[0], {
+    args: args.slice(1),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    clearEnv: true,
+    env: childEnv(env),
+  }).output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** One line of btblocker's detection log. */
+export type { DetectionRecord };
+
+/** A ban found in a pinned ban map. */
+export interface PinnedBan {
+  /** Address text as the kernel map holds it. */
+  address: string;
+  /** Whether its expiry has passed (the kernel then ignores it). */
+  expired: boolean;
+}
+
+/** Reads the bans in the maps pinned under `pinDir` (empty when none are pinned). */
+export function pinnedBans(pinDir: string): PinnedBan[] {
+  const lib = libbpf();
+  const out: PinnedBan[] = [];
+  const now = bootTimeNs();
+  for (const [name, keySize] of [["ban_v4", 4], ["ban_v6", 16]] as const) {
+    const fd = lib.bpf_obj_get(cString(`${pinDir}/${name}`));
+    if (fd < 0) continue;
+    try {
+      let current: Uint8Array | null = null;
+      const value = new Uint8Array(32);
+      for (;;) {
+        const next = new Uint8Array(keySize);
+        if (lib.bpf_map_get_next_key(fd, current, next) !== 0) break;
+        current = next;
+        if (lib.bpf_map_lookup_elem(fd, next, value) !== 0) continue;
+        const v = new DataView(value.buffer);
+        const expiresNs = Number(v.getBigUint64(0, true));
+        out.push({
+          address: keySize === 4 ? [...next].join(".") : formatIpv6(next),
+          expired: expiresNs !== 0 && expiresNs <= now,
+        });
+      }
+    } finally {
+      closeFd(fd);
+    }
+  }
+  return out;
+}
+
+/** The addresses with a live (unexpired) ban in the maps pinned under `pinDir`. */
+export function activeBans(pinDir: string): string[] {
+  return pinnedBans(pinDir).filter((b) => !b.expired).map((b) => b.address).sort();
+}
+
+/** XDP drop counters (packets, summed over CPUs and families) from the pinned `stats` map. */
+export function xdpDroppedPackets(pinDir: string): number {
+  const lib = libbpf();
+  const fd = lib.bpf_obj_get(cString(`${pinDir}/stats`));
+  if (fd < 0) return 0;
+  try {
+    const cpus = lib.libbpf_num_possible_cpus();
+    const value = new Uint8Array(8 * cpus);
+    const view = new DataView(value.buffer);
+    let sum = 0;
+    for (const index of [0, 2]) { // IPv4 packets, IPv6 packets
+      const key = new Uint8Array(4);
+      new DataView(key.buffer).setUint32(0, index, true);
+      if (lib.bpf_map_lookup_elem(fd, key, value) !== 0) continue;
+      for (let i = 0; i < cpus; i++) sum += Number(view.getBigUint64(8 * i, true));
+    }
+    return sum;
+  } finally {
+    closeFd(fd);
+  }
+}
+
+function formatIpv6(bytes: Uint8Array): string {
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
+  // Compress the longest run of zero groups, as inet_ntop does.
+  let best = -1, bestLength = 0;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== "0") {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === "0") j++;
+    if (j - i > bestLength && j - i > 1) [best, bestLength] = [i, j - i];
+    i = j;
+  }
+  if (best < 0) return groups.join(":");
+  return `${groups.slice(0, best).join(":")}::${groups.slice(best + bestLength).join(":")}`;
+}
+
+let labSequence = 0;
+
+/** Options of {@linkcode LiveLab.start}. */
+export interface StartOptions {
+  /** Extra command-line arguments. */
+  args?: string[];
+  /** Leave out `--local-net` (the test gives its own, or none). */
+  noLocalNet?: boolean;
+  /** Environment variables added for btblocker. */
+  env?: Record<string, string>;
+  /** Wait for the "capturing on" line (default true). */
+  waitReady?: boolean;
+  /** Command prefix run before `nsenter` (e.g. `unshare --mount …`). */
+  wrapper?: string[];
+}
+
+/** A running btblocker in the router namespace. */
+export class Btblocker extends Child {
+  /** The detection log of this run. */
+  readonly detectionLog: string;
+
+  /** @internal */
+  constructor(args: string[], env: Record<string, string>, detectionLog: string) {
+    super(args, env);
+    this.detectionLog = detectionLog;
+  }
+
+  /** The records of a detection log file (default: this run's). */
+  records(path = this.detectionLog): DetectionRecord[] {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return [];
+      throw e;
+    }
+    return text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as DetectionRecord);
+  }
+
+  /** Waits for a detection log record satisfying `match`. */
+  waitForRecord(
+    what: string,
+    match: (r: DetectionRecord) => boolean,
+    timeoutMs = 5000,
+  ): Promise<DetectionRecord> {
+    return waitFor(`detection log record: ${what}`, () => {
+      const found = this.records().find(match);
+      if (found !== undefined) return found;
+      if (this.status !== null) {
+        throw new Error(`btblocker exited (${this.status.code}):\n${this.output}`);
+      }
+      return undefined;
+    }, timeoutMs);
+  }
+
+  /** Waits until `address` is banned according to the detection log. */
+  waitForBan(address: string, timeoutMs = 5000): Promise<DetectionRecord> {
+    return this.waitForRecord(
+      `${address} banned`,
+      (r) => r.action === "banned" && r.addresses.includes(address),
+      timeoutMs,
+    );
+  }
+}
+
+/** A test network with btblocker, endpoints and checks; see the module documentation. */
+export class LiveLab {
+  /** The namespaces. */
+  readonly net: TestNet;
+  /** The bpffs directory of this lab's pinned maps. */
+  readonly pinDir: string;
+  /** Scratch directory of this lab (detection logs, files). */
+  readonly dir: string;
+  readonly #children: Child[] = [];
+
+  private constructor(net: TestNet, pinDir: string, dir: string) {
+    this.net = net;
+    this.pinDir = pinDir;
+    this.dir = dir;
+  }
+
+  /** Builds the network and scratch directory. Always {@linkcode close} it in `finally`. */
+  static async create(): Promise<LiveLab> {
+    const n = ++labSequence;
+    const pinDir = `/sys/fs/bpf/btb-live-${Deno.pid}-${n}`;
+    Deno.mkdirSync(SCRATCH, { recursive: true });
+    const dir = Deno.makeTempDirSync({ dir: SCRATCH, prefix: `lab-${Deno.pid}-${n}-` });
+    let net: TestNet;
+    try {
+      net = await TestNet.create();
+    } catch (e) {
+      Deno.removeSync(dir, { recursive: true });
+      throw e;
+    }
+    const lab = new LiveLab(net, pinDir, dir);
+    try {
+      await lab.#warmUp();
+    } catch (e) {
+      await lab.close();
+      throw e;
+    }
+    return lab;
+  }
+
+  /** Resolves neighbours both ways so the first real packets are not held by ARP/ND. */
+  async #warmUp(): Promise<void> {
+    const pairs = [
+      [this.net.client, "10.77.2.2", "10.77.1.2"],
+      [this.net.client, "fd77:2::2", "fd77:1::2"],
+      [this.net.client, "10.77.2.3", "10.77.1.3"],
+      [this.net.client, "fd77:2::3", "fd77:1::3"],
+    ];
+    await Promise.all(pairs.map(async ([ns, target, source]) => {
+      await waitFor(
+        `ping ${target}`,
+        async () => await this.net.ping(ns, target, 1, source) === 1 ? true : undefined,
+        5000,
+        50,
+      );
+    }));
+  }
+
+  /** `nsenter` prefix for namespace `ns`. */
+  static nsenter(ns: string): string[] {
+    return ["nsenter", `--net=/run/netns/${ns}`];
+  }
+
+  /** Adds addresses to the peer's interface (`p0`), e.g. `10.77.2.4/24`. */
+  async addPeerAddresses(...cidrs: string[]): Promise<void> {
+    for (const cidr of cidrs) {
+      const args = ["addr", "add", cidr, "dev", "p0"];
+      if (cidr.includes(":")) args.push("nodad");
+      await this.net.ip(this.net.peer, ...args);
+    }
+  }
+
+  /** Starts btblocker on r0 and r1 in the router namespace; waits until it captures. */
+  async start(options: StartOptions = {}): Promise<Btblocker> {
+    const detectionLog = `${this.dir}/detections.jsonl`;
+    const args = [
+      ...(options.wrapper ?? []),
+      ...LiveLab.nsenter(this.net.router),
+      Deno.execPath(),
+      "run",
+      ...LIVE_PERMISSIONS,
+      MAIN,
+      "--interfaces",
+      "r0,r1",
+      "--bpf-pin-dir",
+      this.pinDir,
+      "--detection-log",
+      detectionLog,
+      ...(options.noLocalNet ? [] : ["--local-net", LOCAL_NETS]),
+      ...(options.args ?? []),
+    ];
+    const child = new Btblocker(args, options.env ?? {}, detectionLog);
+    this.#children.push(child);
+    if (options.waitReady ?? true) {
+      await child.waitForLine(/capturing on r0, r1/, 15000);
+    }
+    return child;
+  }
+
+  /**
+   * Stops btblocker with SIGTERM and checks a clean shutdown: exit status 0, the final stats
+   * line printed, and no XDP program left on r0 or r1.
+   */
+  async stop(b: Btblocker): Promise<void> {
+    const status = await b.stop("SIGTERM");
+    if (status.code !== 0) throw new Error(`btblocker exited ${status.code}:\n${b.output}`);
+    if (!/final: r0 \d+ packets/.test(b.output)) {
+      throw new Error(`no final stats line:\n${b.output}`);
+    }
+    for (const iface of ["r0", "r1"]) {
+      if (await this.xdpAttached(iface)) throw new Error(`XDP still attached to ${iface}`);
+    }
+  }
+
+  /** Whether an XDP program is attached to a router interface. */
+  async xdpAttached(iface: string): Promise<boolean> {
+    const [link] = JSON.parse(await this.net.ip(this.net.router, "-j", "link", "show", iface));
+    return link.xdp !== undefined;
+  }
+
+  /** Starts a BitTorrent (or other) server in namespace `ns`; waits until it listens. */
+  async serve(ns: string, proto: string, host: string, port: number): Promise<Child> {
+    const child = new Child([
+      ...LiveLab.nsenter(ns),
+      Deno.execPath(),
+      "run",
+      "--allow-net",
+      ENDPOINT,
+      "serve",
+      "--proto",
+      proto,
+      "--host",
+      host,
+      "--port",
+      String(port),
+    ]);
+    this.#children.push(child);
+    await child.waitForLine(/"ready":true/, 10000);
+    return child;
+  }
+
+  /**
+   * Runs one exchange from namespace `ns` to `host`:`port`; returns whether the other side
+   * answered within `timeoutMs` (default 3000).
+   */
+  async connect(
+    ns: string,
+    proto: string,
+    host: string,
+    port: number,
+    options: { bind?: string; timeoutMs?: number } = {},
+  ): Promise<boolean> {
+    return (await this.exchange(ns, proto, host, port, options)).ok;
+  }
+
+  /**
+   * Runs one exchange from namespace `ns` to `host`:`port`; returns the endpoint's report
+   * (`ok`, and when not ok, the `stage` reached and the `error`).
+   */
+  async exchange(
+    ns: string,
+    proto: string,
+    host: string,
+    port: number,
+    options: { bind?: string; timeoutMs?: number } = {},
+  ): Promise<{ ok: boolean; stage?: string; error?: string }> {
+    const r = await runCommand([
+      ...LiveLab.nsenter(ns),
+      Deno.execPath(),
+      "run",
+      "--allow-net",
+      ENDPOINT,
+      "connect",
+      "--proto",
+      proto,
+      "--host",
+      host,
+      "--port",
+      String(port),
+      "--timeout",
+      String(options.timeoutMs ?? 3000),
+      ...(options.bind !== undefined ? ["--bind", options.bind] : []),
+    ]);
+    if (r.code !== 0 && r.code !== 1) {
+      throw new Error(`endpoint failed (${r.code}): ${r.stderr}`);
+    }
+    return JSON.parse(r.stdout.trim().split("\n").pop()!);
+  }
+
+  /** Runs a command in namespace `ns`; returns its stdout (throws on failure). */
+  inNamespace(ns: string, ...args: string[]): Promise<string> {
+    return run(...LiveLab.nsenter(ns), ...args);
+  }
+
+  /** Starts a process in namespace `ns`, stopped by {@linkcode close} if still running. */
+  spawnIn(ns: string, args: string[]): Child {
+    const child = new Child([...LiveLab.nsenter(ns), ...args]);
+    this.#children.push(child);
+    return child;
+  }
+
+  /** Kills every child, deletes the namespaces, the pins and the scratch directory. */
+  async close(): Promise<void> {
+    const errors: unknown[] = [];
+    await Promise.all(this.#children.map((c) => c.stop("SIGKILL").catch((e) => errors.push(e))));
+    await this.net.remove();
+    try {
+      removePins(this.pinDir);
+    } catch (e) {
+      errors.push(e);
+    }
+    try {
+      Deno.removeSync(this.dir, { recursive: true });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) errors.push(e);
+    }
+    if (errors.length > 0) throw errors[0];
+  }
+}
+
+/** Removes the pins of a btblocker run (through libc: bpffs paths are outside Deno's reach). */
+export function removePins(dir: string): void {
+  for (const name of ["ban_v4", "ban_v6", "stats", "ban_v4_new", "ban_v6_new", "stats_new"]) {
+    removeFile(`${dir}/${name}`);
+  }
+  removeDirectory(dir);
+}
