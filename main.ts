@@ -3,6 +3,7 @@
  *
  *     sudo btblocker --interfaces eth0,eth1        # live: detect and ban
  *     btblocker --read capture.pcapng --format jsonl  # offline: audit a capture
+ *     sudo btblocker bans list                       # manage a running instance's bans
  *
  * Bad input ends with one line on stderr and exit status 2 (usage) or 1 (runtime); never a
  * stack trace.
@@ -11,25 +12,27 @@
  */
 
 import { parseCommandLine, usage } from "./cli/args.ts";
+import { runBansCommand } from "./cli/bans.ts";
 import { EXIT_RUNTIME, EXIT_USAGE, RuntimeError, UsageError } from "./cli/errors.ts";
 import { readCapture, readCaptureWithPool } from "./cli/offline.ts";
 import { EventPrinter, LineWriter } from "./cli/output.ts";
 import { LibraryNotFoundError } from "./ffi/libpcap.ts";
 import { runLive } from "./live/run.ts";
 import { resolveWorkerCount } from "./workers/pool.ts";
-import manifest from "./deno.json" with { type: "json" };
+import { buildInfo, versionLine } from "./cli/version.ts";
 
 /** Runs the command line and returns the exit status. */
 export async function main(args: string[]): Promise<number> {
   const out = new LineWriter();
   try {
+    if (args[0] === "bans") return await runBansCommand(args.slice(1), out);
     const config = parseCommandLine(args);
     if (config.mode === "help") {
       out.line(usage());
       return 0;
     }
     if (config.mode === "version") {
-      out.line(`btblocker ${manifest.version} (deno ${Deno.version.deno})`);
+      out.line(versionLine(await buildInfo()));
       return 0;
     }
     if (config.mode === "live") return await runLive(config);

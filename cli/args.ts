@@ -17,6 +17,7 @@ export const SECTIONS = [
   "Live capture",
   "Blocking",
   "Logging",
+  "Operations",
   "Offline",
   "Detection",
   "Worker pool",
@@ -53,6 +54,7 @@ export const LIVE_DEFAULTS = {
   banDuration: 5 * 3600,
   cleanupInterval: 300,
   statsInterval: 10,
+  pidFile: "/run/btblocker/btblocker.pid",
   pinDir: "/sys/fs/bpf/btblocker",
 } as const;
 
@@ -210,6 +212,23 @@ export const OPTIONS: readonly OptionSpec[] = [
     }).`,
   },
   {
+    name: "metrics-listen",
+    type: "string",
+    value: "ADDR:PORT",
+    section: "Operations",
+    env: "METRICS_LISTEN",
+    help: "Serve Prometheus metrics at /metrics, the ban list at /bans and /healthz on this " +
+      "address (off by default; keep it on localhost, e.g. 127.0.0.1:9425).",
+  },
+  {
+    name: "pid-file",
+    type: "string",
+    value: "PATH",
+    section: "Operations",
+    help: "Where the running instance writes its pid, so `btblocker bans` can tell it to " +
+      're-read its bans (/run/btblocker/btblocker.pid; "none" for no pid file).',
+  },
+  {
     name: "read",
     type: "string",
     short: "r",
@@ -357,6 +376,10 @@ export interface LiveConfig {
   detectionLog: string | null;
   /** Seconds between stats lines. */
   statsInterval: number;
+  /** Metrics listener, when one is asked for. */
+  metricsListen: { hostname: string; port: number } | null;
+  /** The pid file, or null for none. */
+  pidFile: string | null;
 }
 
 /** Settings of the worker pool. */
@@ -463,7 +486,9 @@ export function parseCommandLine(
 
 /** Live-only options refused with --read, and offline-only ones refused live. */
 function refuseOthers(given: Values, mode: "Offline" | "Live", flag: string): void {
-  const foreign = mode === "Offline" ? ["Live capture", "Blocking", "Logging"] : ["Offline"];
+  const foreign = mode === "Offline"
+    ? ["Live capture", "Blocking", "Logging", "Operations"]
+    : ["Offline"];
   for (const o of OPTIONS) {
     if (foreign.includes(o.section) && given[o.name] !== undefined) {
       throw new UsageError(`--${o.name} does not apply with ${flag}`);
@@ -492,6 +517,8 @@ function liveDefaults(): LiveConfig {
     logFormat: "text",
     detectionLog: null,
     statsInterval: LIVE_DEFAULTS.statsInterval,
+    metricsListen: null,
+    pidFile: LIVE_DEFAULTS.pidFile,
   };
 }
 
@@ -602,6 +629,16 @@ function parseLive(values: Values, l: LiveConfig): void {
   if (text("stats-interval") !== undefined) {
     l.statsInterval = duration("--stats-interval", text("stats-interval")!);
   }
+  if (text("metrics-listen") !== undefined) {
+    l.metricsListen = listenAddress(text("metrics-listen")!);
+  }
+  if (text("pid-file") !== undefined) {
+    const path = text("pid-file")!;
+    if (path !== "none" && !path.startsWith("/")) {
+      throw new UsageError(`--pid-file must be an absolute path or "none", got "${path}"`);
+    }
+    l.pidFile = path === "none" ? null : path;
+  }
   if (l.monitorOnly && values.enforcer !== undefined && l.enforcer !== "none") {
     throw new UsageError("--monitor-only never bans: --enforcer does not apply (drop one of them)");
   }
@@ -615,6 +652,7 @@ export function usage(): string {
     "Usage:",
     "  btblocker --interfaces eth0,eth1 [options]      live: detect and ban (as root)",
     "  btblocker --read FILE [--format text|jsonl]     offline: audit a capture",
+    "  btblocker bans list|add|remove|flush …          manage the bans of a running instance",
     "",
   ];
   for (const section of SECTIONS) {
@@ -695,6 +733,18 @@ function cidrs(flag: string, values: string[]): NetworkList {
   } catch (e) {
     throw new UsageError(`${flag}: ${(e as Error).message}`);
   }
+}
+
+/** Parses `host:port` or `[ipv6]:port` for a listener. */
+function listenAddress(text: string): { hostname: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text.trim());
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || !(port >= 1 && port <= 65535)) {
+    throw new UsageError(
+      `--metrics-listen must be ADDRESS:PORT, like 127.0.0.1:9425 or [::1]:9425, got "${text}"`,
+    );
+  }
+  return { hostname: m[1] ?? m[2], port };
 }
 
 function portList(flag: string, text: string): number[] {

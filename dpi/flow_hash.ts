@@ -32,6 +32,8 @@ import { Packet } from "./packet.ts";
 export class FlowHasher {
   /** The scratch packet the hashed packet is decoded into (valid until the next call). */
   readonly packet: Packet = new Packet();
+  /** The `Decoded` result of the last {@linkcode hash} (e.g. to count malformed packets). */
+  status = 0;
 
   /**
    * The flow hash of a captured frame: a 32-bit unsigned value, equal for both directions of
@@ -52,7 +54,9 @@ export class FlowHasher {
     capturedLength: number,
   ): number {
     const p = this.packet;
-    if (decodePacket(linkType, buf, offset, capturedLength, p) !== Decoded.OK) return -1;
+    const status = decodePacket(linkType, buf, offset, capturedLength, p);
+    this.status = status;
+    if (status !== Decoded.OK) return -1;
     const s = p.src;
     const d = p.dst;
     const a = endpointHash(s[0], s[1], s[2], s[3], p.srcPort);

@@ -363,6 +363,23 @@ export class XdpEnforcer implements Enforcer {
     }
   }
 
+  /**
+   * Capacity of the ban maps pinned under `pinDir` (what `--max-bans` was when they were
+   * made), or `null` when there are none: `btblocker bans` opens them at that size so the
+   * running instance's maps are reused, never rebuilt.
+   */
+  static pinnedCapacity(pinDir: string = DEFAULT_PIN_DIR): number | null {
+    const lib = libbpf();
+    const fd = lib.bpf_obj_get(cString(`${pinDir.replace(/\/+$/, "")}/${MapName.BAN_V4}`));
+    if (fd === -Errno.ENOENT || fd === -Errno.ENOTDIR) return null;
+    check(fd, `open pinned map ${pinDir}/${MapName.BAN_V4}`);
+    try {
+      return mapInfo(fd).maxEntries;
+    } finally {
+      closeFd(fd);
+    }
+  }
+
   /** Live bans found in the pinned maps at open (0 without `persist` or with `flush`). */
   get restored(): number {
     return this.#restored;

@@ -56,6 +56,8 @@ export interface BanPolicy {
 export interface BanRecord extends EnforcedBan {
   /** Address text. */
   readonly text: string;
+  /** What proved the address took part (or how the ban came about). */
+  readonly evidence: string;
 }
 
 /** The outcome of {@linkcode BanManager.judge}. */
@@ -135,6 +137,19 @@ export class BanManager {
 
   /** Adopts the bans the enforcer kept from an earlier run; returns how many are still valid. */
   restore(): number {
+    return this.#adopt();
+  }
+
+  /**
+   * Replaces the ban list with what the enforcer holds now (after `btblocker bans` changed it
+   * from outside); returns how many bans are held.
+   */
+  resync(): number {
+    this.#bans.clear();
+    return this.#adopt();
+  }
+
+  #adopt(): number {
     const now = this.#now();
     let count = 0;
     for (const ban of this.#enforcer.list().sort((a, b) => a.bannedAt - b.bannedAt)) {
@@ -143,7 +158,12 @@ export class BanManager {
         continue;
       }
       const text = formatAddress(ban.address, ban.ipVersion);
-      this.#bans.set(text, { ...ban, address: ban.address.slice(), text });
+      this.#bans.set(text, {
+        ...ban,
+        address: ban.address.slice(),
+        text,
+        evidence: ban.reason === 0 ? "added by hand" : "kept from an earlier run",
+      });
       count++;
     }
     return count;
@@ -178,7 +198,7 @@ export class BanManager {
   /** Bans an address by hand (e.g. `btblocker bans add`). */
   add(words: Uint32Array, ipVersion: number, duration: number, reason = 0): BanRecord {
     const now = this.#now();
-    return this.#install(words, ipVersion, now, now + duration, reason);
+    return this.#install(words, ipVersion, now, now + duration, reason, "added by hand");
   }
 
   /** Removes a ban by address text; returns whether it existed. */
@@ -227,7 +247,10 @@ export class BanManager {
       return { action: "already_banned", addresses: [text], expiresAt: existing.expiresAt };
     }
     if (p.monitorOnly) return { action: "monitor", addresses: [text] };
-    const ban = this.#install(words, d.ipVersion, now, now + p.duration, d.reason);
+    const proof = d.l4 === 6
+      ? "TCP: payload both ways; it acknowledged the other side's data"
+      : "UDP: it answered the other side's request";
+    const ban = this.#install(words, d.ipVersion, now, now + p.duration, d.reason, proof);
     return { action: "banned", addresses: [text], expiresAt: ban.expiresAt };
   }
 
@@ -237,6 +260,7 @@ export class BanManager {
     bannedAt: number,
     expiresAt: number,
     reason: number,
+    evidence: string,
   ): BanRecord {
     const text = formatAddress(words, ipVersion);
     this.#bans.delete(text);
@@ -246,7 +270,15 @@ export class BanManager {
       this.#enforcer.unban(oldest.address, oldest.ipVersion);
       this.#stats.evicted++;
     }
-    const ban: BanRecord = { address: words.slice(), ipVersion, bannedAt, expiresAt, reason, text };
+    const ban: BanRecord = {
+      address: words.slice(),
+      ipVersion,
+      bannedAt,
+      expiresAt,
+      reason,
+      text,
+      evidence,
+    };
     this.#bans.set(text, ban);
     this.#enforcer.ban(ban);
     this.#stats.total++;

@@ -158,3 +158,16 @@ Deno.test("restore adopts the enforcer's surviving bans and drops expired ones",
   assert.ok(!bans.remove("2001:db8::1"));
   assert.equal(enforcer.list().length, 0);
 });
+
+Deno.test("resync adopts changes made to the enforcer from outside", () => {
+  const enforcer = new NoEnforcer();
+  const bans = new BanManager(enforcer, policy(), () => 100);
+  bans.judge(detection("192.168.1.50", "198.51.100.7"));
+  const w = new Uint32Array(4);
+  parseAddress("198.51.100.9", w);
+  enforcer.unban(bans.list()[0].address, 4);
+  enforcer.ban({ address: w, ipVersion: 4, bannedAt: 90, expiresAt: 500, reason: 0 });
+  assert.equal(bans.resync(), 1);
+  assert.deepEqual(bans.list().map((b) => b.text), ["198.51.100.9"]);
+  assert.equal(bans.judge(detection("192.168.1.50", "198.51.100.7")).action, "banned");
+});

@@ -20,8 +20,8 @@ export interface InterfaceMetrics {
   interfaceDropped: number;
   /** Packets with truncated or inconsistent headers. */
   malformed: number;
-  /** Flows evicted from a full flow table. */
-  flowEvictions: number;
+  /** Flows evicted from a full flow table (unknown with the worker pool). */
+  flowEvictions?: number;
   /** Packets the worker pool dropped (no free slab). */
   poolDropped: number;
   /** Whether capture on the interface is running. */
@@ -107,7 +107,12 @@ export function renderMetrics(s: MetricsSnapshot): string {
   sample("btblocker_build_info", 1, s.build);
   family("btblocker_uptime_seconds", "gauge", "Seconds since btblocker started.");
   sample("btblocker_uptime_seconds", Math.round(s.uptimeSeconds));
-  const perInterface: [string, "counter" | "gauge", string, (i: InterfaceMetrics) => number][] = [
+  const perInterface: [
+    string,
+    "counter" | "gauge",
+    string,
+    (i: InterfaceMetrics) => number | undefined,
+  ][] = [
     ["btblocker_packets_total", "counter", "Packets captured.", (i) => i.packets],
     ["btblocker_bytes_total", "counter", "Bytes captured (wire length).", (i) => i.bytes],
     [
@@ -149,7 +154,10 @@ export function renderMetrics(s: MetricsSnapshot): string {
   ];
   for (const [name, type, help, get] of perInterface) {
     family(name, type, help);
-    for (const i of s.interfaces) sample(name, get(i), { iface: i.iface });
+    for (const i of s.interfaces) {
+      const value = get(i);
+      if (value !== undefined) sample(name, value, { iface: i.iface });
+    }
   }
   family("btblocker_detections_total", "counter", "BitTorrent flows detected, by reason.");
   for (const [reason, n] of Object.entries(s.detections)) {

@@ -26,11 +26,15 @@ import { NetworkList, parseCidr } from "./networks.ts";
 import { NftablesEnforcer } from "./nftables.ts";
 import { missingCapabilities, privilegeHint } from "./privileges.ts";
 import { resolveWorkerCount, WorkerPool } from "../workers/pool.ts";
+import { buildInfo } from "../cli/version.ts";
+import { REASON_COUNT, reasonName } from "../dpi/reason.ts";
+import { type BanListing, type MetricsSnapshot, serveMetrics } from "./metrics.ts";
 
 const logCapture = log("capture");
 const logBans = log("bans");
 const logStats = log("stats");
 const logPool = log("pool");
+const logOps = log("ops");
 
 /** Seconds between the worker pool's status lines. */
 const POOL_STATUS_INTERVAL = 10;
@@ -66,6 +70,9 @@ class LiveRun {
   /** Pool drops per interface, kept when the pool is closed (for the final stats line). */
   #poolDrops: number[] = [];
   #detections = 0;
+  readonly #byReason = new Float64Array(REASON_COUNT);
+  #inline: InlineInspector | null = null;
+  readonly #started = performance.now();
   #lastPackets: number[] = [];
   #lastDrops: number[] = [];
 
@@ -87,6 +94,8 @@ class LiveRun {
     });
     const timers: ReturnType<typeof setInterval>[] = [];
     const signals: [Deno.Signal, () => void][] = [];
+    let metrics: Deno.HttpServer | null = null;
+    let pidFile: string | null = null;
     try {
       this.#enforcer = await this.#openEnforcer();
       this.#bans = new BanManager(this.#enforcer, {
@@ -105,9 +114,10 @@ class LiveRun {
       if (live.detectionLog !== null) this.#detectionLog = openDetectionLog(live.detectionLog);
       const onVerdict = (iface: number, verdict: number, d: Detection) =>
         this.#onVerdict(iface, verdict, d);
-      const sink: PacketSink = this.#cli.pool.enabled
-        ? await this.#startPool(onVerdict)
-        : new InlineInspector(this.#captures.length, this.#cli.engine, onVerdict);
+      if (!this.#cli.pool.enabled) {
+        this.#inline = new InlineInspector(this.#captures.length, this.#cli.engine, onVerdict);
+      }
+      const sink: PacketSink = this.#inline ?? await this.#startPool(onVerdict);
       this.#loop = new CaptureLoop(this.#captures, sink, (c) => this.#onCaptureFailure(c));
       this.#lastPackets = this.#captures.map(() => 0);
       this.#lastDrops = this.#captures.map(() => 0);
@@ -119,7 +129,10 @@ class LiveRun {
       const stop = () => this.#loop?.stop();
       for (const s of ["SIGINT", "SIGTERM"] as const) signals.push([s, stop]);
       signals.push(["SIGHUP", () => this.#reopenDetectionLog()]);
+      signals.push(["SIGUSR2", () => this.#resyncBans()]);
       for (const [s, f] of signals) Deno.addSignalListener(s, f);
+      if (live.metricsListen !== null) metrics = await this.#serveMetrics(live.metricsListen);
+      if (live.pidFile !== null) pidFile = writePidFile(live.pidFile);
       logCapture.info(
         "capturing on {interfaces} ({enforcer} enforcement{monitor}); bans last {duration} s",
         {
@@ -137,8 +150,100 @@ class LiveRun {
     } finally {
       for (const t of timers) clearInterval(t);
       for (const [s, f] of signals) Deno.removeSignalListener(s, f);
+      await metrics?.shutdown();
+      if (pidFile !== null) removePidFile(pidFile);
       await this.#closePool();
       this.#shutdown();
+    }
+  }
+
+  /** Serves /metrics, /bans and /healthz (`--metrics-listen`). */
+  async #serveMetrics(at: { hostname: string; port: number }): Promise<Deno.HttpServer> {
+    const build = await buildInfo();
+    try {
+      return serveMetrics(
+        at.hostname,
+        at.port,
+        {
+          snapshot: () => this.#metricsSnapshot(build),
+          bans: () => this.#banListing(),
+        },
+        (addr) =>
+          logOps.info("metrics at http://{address}/metrics", {
+            address: `${addr.hostname}:${addr.port}`,
+          }),
+      );
+    } catch (e) {
+      throw new RuntimeError(
+        `cannot listen for metrics on ${at.hostname}:${at.port}: ${(e as Error).message}`,
+      );
+    }
+  }
+
+  #metricsSnapshot(build: { version: string; commit: string; deno: string }): MetricsSnapshot {
+    const detections: Record<string, number> = {};
+    for (let r = 1; r < REASON_COUNT; r++) {
+      if (this.#byReason[r] > 0) detections[reasonName(r)] = this.#byReason[r];
+    }
+    const bans = this.#bans.stats;
+    const pool = this.#pool;
+    const status = pool?.status();
+    return {
+      build: { version: build.version, commit: build.commit, deno: build.deno },
+      interfaces: this.#captures.map((c, i) => {
+        const s = c.readStats();
+        const analyzer = this.#inline?.analyzers[i];
+        return {
+          iface: c.name,
+          packets: c.packets,
+          bytes: c.bytes,
+          pcapDropped: s.dropped,
+          interfaceDropped: s.interfaceDropped,
+          malformed: analyzer?.stats.malformed ?? pool?.malformed[i] ?? 0,
+          flowEvictions: analyzer?.flows.flowsEvicted,
+          poolDropped: pool?.dropped[i] ?? this.#poolDrops[i] ?? 0,
+          up: c.error === null,
+        };
+      }),
+      detections,
+      bansActive: bans.active,
+      bansTotal: bans.total,
+      bansExpired: bans.expired,
+      bansEvicted: bans.evicted,
+      bansRemoved: bans.removed,
+      enforcerDrops: this.#enforcer.counters(),
+      enforcer: this.#enforcer.name,
+      pool: status === undefined ? undefined : {
+        workers: status.workers,
+        active: status.busy,
+        queueUsed: status.inFlight,
+        queueCapacity: status.capacity,
+        restarts: status.crashes,
+      },
+      uptimeSeconds: (performance.now() - this.#started) / 1000,
+    };
+  }
+
+  #banListing(): BanListing[] {
+    return this.#bans.list().map((b) => ({
+      address: b.text,
+      reason: b.reason === 0 ? "manual" : reasonName(b.reason),
+      first_detection: new Date(b.bannedAt * 1000).toISOString(),
+      expires: new Date(b.expiresAt * 1000).toISOString(),
+      evidence: b.evidence,
+    }));
+  }
+
+  /** `btblocker bans` changed the enforcer's state: adopt it (SIGUSR2). */
+  #resyncBans(): void {
+    try {
+      const held = this.#bans.resync();
+      logBans.info("re-read the ban list from the {enforcer} enforcer: {count} bans", {
+        enforcer: this.#enforcer.name,
+        count: held,
+      });
+    } catch (e) {
+      logBans.error("cannot re-read the ban list: {error}", { error: (e as Error).message });
     }
   }
 
@@ -269,6 +374,7 @@ class LiveRun {
     const name = this.#captures[iface].name;
     if (verdict === Verdict.DETECTION) {
       this.#detections++;
+      this.#byReason[d.reason]++;
       this.#report("detection", name, d, j, judgedAt);
     } else if (j.action === "banned" || j.action === "monitor") {
       this.#report("evidence", name, d, j, judgedAt);
@@ -435,6 +541,31 @@ function openDetectionLog(path: string): DetectionLog {
     return DetectionLog.open(path);
   } catch (e) {
     throw new RuntimeError(`cannot open the detection log ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Writes this process's pid (creating the directory); returns the path, or null on failure. */
+function writePidFile(path: string): string | null {
+  try {
+    Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")) || "/", { recursive: true });
+    Deno.writeTextFileSync(path, `${Deno.pid}\n`);
+    return path;
+  } catch (e) {
+    logOps.warn(
+      "cannot write the pid file {path} ({error}): `btblocker bans` cannot notify " +
+        "this instance",
+      { path, error: (e as Error).message },
+    );
+    return null;
+  }
+}
+
+/** Removes the pid file if it still names this process. */
+function removePidFile(path: string): void {
+  try {
+    if (Deno.readTextFileSync(path).trim() === String(Deno.pid)) Deno.removeSync(path);
+  } catch {
+    // already gone
   }
 }
 

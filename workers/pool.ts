@@ -32,6 +32,7 @@
 
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from "../dpi/config.ts";
 import { Detection } from "../dpi/detection.ts";
+import { Decoded } from "../dpi/decode.ts";
 import { FlowHasher } from "../dpi/flow_hash.ts";
 import { REASON_COUNT } from "../dpi/reason.ts";
 import type { PacketSink } from "../live/capture.ts";
@@ -183,6 +184,8 @@ export class WorkerPool implements PacketSink {
   readonly dropped: Float64Array;
   /** Packets lost in crashed workers or discarded at shutdown, per interface. */
   readonly lost: Float64Array;
+  /** Malformed packets per interface (seen while hashing them to a worker). */
+  readonly malformed: Float64Array;
 
   readonly #options: WorkerPoolOptions;
   readonly #interfaces: number;
@@ -233,6 +236,7 @@ export class WorkerPool implements PacketSink {
     this.slabBytes = options.slabBytes ?? SLAB_BYTES;
     this.#maxPacket = maxSlabPacketBytes(this.slabBytes);
     this.dropped = new Float64Array(options.interfaces);
+    this.malformed = new Float64Array(options.interfaces);
     this.#latest = new Float64Array(options.interfaces);
     this.lost = new Float64Array(options.interfaces);
     this.#slabs = [];
@@ -299,6 +303,8 @@ export class WorkerPool implements PacketSink {
       w = h % this.size;
       this.#lastWorker = w;
       this.#latest[iface] = timestamp;
+    } else if (this.#hasher.status === Decoded.MALFORMED) {
+      this.malformed[iface]++;
     }
     const max = this.#maxPacket;
     const length = capturedLength < max ? capturedLength : max;

@@ -35,18 +35,19 @@ export const SPOOFER: string = `${ROOT}tests/helpers/spoof.py`;
 export const PYTHON = "/usr/bin/python3";
 
 /**
- * The Deno permissions btblocker's live mode needs: FFI (libpcap, libbpf, libc), read
- * (/proc/self/status for the capability check, /sys/class/net for the interface list), write
- * (the detection log), env (configuration variables), sys (`Deno.networkInterfaces`, the
- * host's own addresses) and running `nft` (the nftables enforcer).
+ * The Deno permissions btblocker runs with: exactly the compiled binary's (`PERM_BIN` in the
+ * Makefile; tests/permissions_test.ts keeps the two equal), so everything the binary does is
+ * tested with the same permissions.
  */
 export const LIVE_PERMISSIONS: readonly string[] = [
   "--allow-ffi",
   "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
+  "--allow-write=/var/log,/run,/tmp",
+  "--allow-env=INTERFACE,ENFORCER,XDP_MODE,BAN_DURATION,XDP_CLEANUP_INTERVAL,MONITOR_ONLY," +
+  "LOG_LEVEL,DETECTION_LOG,METRICS_LISTEN,BTBLOCKER_DEBUG",
+  "--allow-sys=networkInterfaces",
   "--allow-run=nft",
+  "--allow-net=127.0.0.1,[::1],0.0.0.0,[::]",
 ];
 
 /** The scratch directory of the live tests. */
