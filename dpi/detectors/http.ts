@@ -142,7 +142,9 @@ function isShadowVersion(c: number): boolean {
  * - Mainline style: `M` or `Q`, then `major-minor-tiny-` padded with `-` to 8 characters
  *   (`M7-4-0--`, `M4-20-8-`);
  * - Shadow style: a client letter (`A`, `O`, `Q`, `R`, `S`, `T`, `U`), five characters of
- *   `0-9A-Za-z.-`, then `---` (`S58B-----`, `T03I-----`).
+ *   `0-9A-Za-z.-`, then `---` (`S58B-----`, `T03I-----`);
+ * - aria2 style: `A2-`, then major, minor and patch version of 1–3 digits, each followed by `-`
+ *   (`A2-1-36-0-`; aria2's default `--peer-id-prefix`).
  *
  * @example
  * ```ts
@@ -158,7 +160,7 @@ export function isClientPeerId(buf: Uint8Array, off: number, end: number): boole
   if (first === DASH) return isAzureusStyle(buf, off);
   if (isMainlineStyle(buf, off)) return true;
   if (end - off < 9) return false;
-  return isShadowStyle(buf, off);
+  return isShadowStyle(buf, off) || isAria2Style(buf, off, end);
 }
 
 function isAzureusStyle(buf: Uint8Array, off: number): boolean {
@@ -180,6 +182,19 @@ function isMainlineStyle(buf: Uint8Array, off: number): boolean {
     i++;
   }
   while (i < off + 8) if (buf[i++] !== DASH) return false;
+  return true;
+}
+
+/** `A2-`, then three groups of 1–3 digits, each followed by `-`. */
+function isAria2Style(buf: Uint8Array, off: number, end: number): boolean {
+  if (buf[off] !== 0x41 || buf[off + 1] !== 0x32 || buf[off + 2] !== DASH) return false; // "A2-"
+  let i = off + 3;
+  for (let part = 0; part < 3; part++) {
+    const start = i;
+    while (i < end && i - start < 3 && isDigit(buf[i])) i++;
+    if (i === start || i >= end || buf[i] !== DASH) return false;
+    i++;
+  }
   return true;
 }
 

@@ -52,12 +52,20 @@ function okHeaders(extra = ""): string {
   return `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n${extra}\r\n`;
 }
 
-Deno.test("isClientPeerId knows the Azureus, Mainline and Shadow styles", () => {
+Deno.test("isClientPeerId knows the Azureus, Mainline, Shadow and aria2 styles", () => {
   for (const id of ["-TR2940-", "-qB4250-", "-lt0D80-", "-UT3550-", "-AZ5760-", "-DE13F0-"]) {
     const b = ascii(id + "chho92c56pul");
     assert.equal(isClientPeerId(b, 0, b.length), true, id);
   }
-  for (const id of ["M7-4-0--xxxxxxxxxxxx", "M4-20-8-xxxxxxxxxxxx", "S58B-----xxxxxxxxxxx"]) {
+  for (
+    const id of [
+      "M7-4-0--xxxxxxxxxxxx",
+      "M4-20-8-xxxxxxxxxxxx",
+      "S58B-----xxxxxxxxxxx",
+      "A2-1-36-0-%C2QU%D1%27",
+      "A2-1-9-10-xxxxxxxxxx",
+    ]
+  ) {
     const b = ascii(id);
     assert.equal(isClientPeerId(b, 0, b.length), true, id);
   }
@@ -69,6 +77,10 @@ Deno.test("isClientPeerId knows the Azureus, Mainline and Shadow styles", () => 
       "M7-4-0-x",
       "X58B-----",
       "S58B--x--",
+      "A2-1-36-0x",
+      "A2-1-36-",
+      "A2-1-3600-0-",
+      "A3-1-36-0-",
     ]
   ) {
     const b = ascii(id);
@@ -185,6 +197,12 @@ Deno.test("requests cut by the capture are judged on the bytes present", () => {
   const plain = ascii(ANNOUNCE.replace("-TR2940-", "xTR2940x"));
   assert.equal(httpRequestReason(plain, 0, beforePort), 0, "no client prefix, no port yet");
   assert.equal(httpRequestReason(b, 0, ANNOUNCE.indexOf("%22")), 0, "cut inside info_hash");
+  // aria2's announce as captured with a 256-byte snap length: `port=` comes after `key=`.
+  const aria2 = ascii(
+    `GET /announce?info_hash=${HASH}&peer_id=A2-1-36-0-%C2QU%D1%27%FB%F1%1C%85%C5` +
+      "&uploaded=0&downloaded=0&left=33554432&compact=1&key=U%D1%27",
+  );
+  assert.equal(httpRequestReason(aria2, 0, aria2.length), Reason.HTTP_TRACKER, "aria2 prefix");
   const port = ascii(`GET /announce?info_hash=${HASH}&peer_id=abcdefghijklmnopqrst&port=6`);
   assert.equal(httpRequestReason(port, 0, port.length), 0, "the port may be cut short");
   const hashLast = ascii(`GET /announce?peer_id=-TR2940-chho92c56pul&port=1&info_hash=${HASH}`);
