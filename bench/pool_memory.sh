@@ -54,7 +54,7 @@ sleep 1
 
 pool=(--worker-pool --workers "$workers")
 [ "$workers" != inline ] || pool=()
-ip netns exec "$ns" deno run ${DENO_FLAGS:-} --allow-ffi --allow-read --allow-write --allow-env --allow-sys \
+ip netns exec "$ns" deno run ${DENO_FLAGS:---v8-flags=--max-semi-space-size=1} --allow-ffi --allow-read --allow-write --allow-env --allow-sys \
   main.ts --interfaces "$ns_if" --monitor-only --log-format json --stats-interval 1m \
   "${pool[@]}" 2>"$log" &
 btb=$!

@@ -49,7 +49,7 @@ const D = DEFAULT_ENGINE_CONFIG;
 /** Default live settings. */
 export const LIVE_DEFAULTS = {
   snaplen: 512,
-  bufferSize: 32 << 20,
+  bufferSize: 16 << 20,
   maxBans: 100000,
   banDuration: 5 * 3600,
   cleanupInterval: 300,

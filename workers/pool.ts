@@ -3,7 +3,7 @@
  * slabs (see `slab.ts`).
  *
  * - **Channel.** The ring holds `slabsPerWorker × workers` slabs (4 × workers by default); a
- *   *unit* of the channel is one slab (1 MiB by default) carrying many packets and their index.
+ *   *unit* of the channel is one slab (512 KiB by default) carrying many packets and their index.
  *   The capture loop copies each packet into the slab being filled for its worker; a full slab
  *   is transferred to the worker at once, a partial one when the capture loop goes idle and
  *   its first packet is `flushAfterMs` old, provided the worker holds no other slab (see
@@ -65,7 +65,7 @@ export interface WorkerPoolOptions {
   whenFull?: "drop" | "wait";
   /** Slabs in the ring per worker (default {@linkcode SLABS_PER_WORKER}). */
   slabsPerWorker?: number;
-  /** Bytes per slab (default {@linkcode SLAB_BYTES}, 1 MiB). */
+  /** Bytes per slab (default {@linkcode SLAB_BYTES}, 512 KiB). */
   slabBytes?: number;
   /** A partial slab is handed over once its first packet is this old (default 2 ms). */
   flushAfterMs?: number;

@@ -1,6 +1,6 @@
 /**
  * Slabs: the unit of the worker pool's channel. A slab is one fixed-size `ArrayBuffer`
- * (1 MiB by default) holding many captured packets and a small index describing them. The capture loop
+ * (512 KiB by default) holding many captured packets and a small index describing them. The capture loop
  * copies packets into a slab, transfers the whole buffer to a worker (no copy), and the worker
  * transfers it back for reuse, so the channel moves a few slabs per thousand packets and
  * nothing is allocated per packet.
@@ -26,10 +26,11 @@
 
 /**
  * Default size of a slab, bytes. One `postMessage` costs ~20 µs here whatever the size of the
- * transferred buffer, so a slab carries a few thousand packets to make that cost per packet
- * small; partial slabs are handed over on a timer, so the size does not delay detection.
+ * transferred buffer, so a slab carries a thousand packets or more to make that cost per packet
+ * small; partial slabs are handed over on a timer, so the size does not delay detection. 512 KiB
+ * keeps the ring (4 slabs per worker) at 8 MiB for the default 4 workers.
  */
-export const SLAB_BYTES = 1024 * 1024;
+export const SLAB_BYTES = 512 * 1024;
 /** Smallest slab size accepted. */
 export const MIN_SLAB_BYTES = 64 * 1024;
 /** Bytes of the slab header (count, end of packet bytes, reserved). */
