@@ -34,7 +34,7 @@ V8_FLAGS  := --v8-flags=--max-semi-space-size=1
 PERM_TEST := --allow-ffi --allow-read --allow-write --allow-run --allow-env --allow-sys --allow-net
 PERM_LAB  := --allow-run --allow-read --allow-write --allow-env --allow-sys=uid
 
-.PHONY: all deps deno debs debs-test test check demo bench bench-read build clean bpf
+.PHONY: all deps deno debs debs-test test check demo bench bench-read build install uninstall clean bpf
 
 all: test
 
@@ -94,6 +94,28 @@ build: deno
 		"$$(date -u +%Y-%m-%dT%H:%M:%SZ)" > build/build_info.json
 	deno compile $(V8_FLAGS) $(PERM_BIN) --include workers/inspector_worker.ts --include build/build_info.json \
 		--output btblocker main.ts
+
+# Installing on a firewall host: the binary, the systemd unit, its environment file (kept if
+# present), the logrotate snippet and the README. DESTDIR stages the files elsewhere.
+PREFIX ?= /usr/local
+install:
+	@[ -x btblocker ] || $(MAKE) build
+	install -D -m 0755 btblocker $(DESTDIR)$(PREFIX)/bin/btblocker
+	install -D -m 0644 packaging/btblocker.service $(DESTDIR)/etc/systemd/system/btblocker.service
+	[ -e $(DESTDIR)/etc/default/btblocker ] || \
+		install -D -m 0644 packaging/btblocker.env $(DESTDIR)/etc/default/btblocker
+	install -D -m 0644 packaging/btblocker.logrotate $(DESTDIR)/etc/logrotate.d/btblocker
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/btblocker/README.md
+	install -d -m 0750 $(DESTDIR)/var/log/btblocker
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && systemctl daemon-reload 2>/dev/null; then \
+		echo "installed: edit /etc/default/btblocker, then systemctl enable --now btblocker"; fi
+
+uninstall:
+	-@[ -n "$(DESTDIR)" ] || systemctl disable --now btblocker 2>/dev/null
+	rm -f $(DESTDIR)$(PREFIX)/bin/btblocker $(DESTDIR)/etc/systemd/system/btblocker.service \
+		$(DESTDIR)/etc/logrotate.d/btblocker
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/btblocker
+	@echo "kept /etc/default/btblocker, /var/log/btblocker and pinned bans (btblocker bans flush)"
 
 clean:
 	rm -rf btblocker build

@@ -221,7 +221,7 @@ if (runtime === null) {
 }
 
 Deno.test({
-  name: "make build: the single binary prints its version and reads a capture",
+  name: "make build: the single binary prints its version, reads a capture, installs",
   ignore: runtime === null,
   async fn() {
     const root = new URL("../", import.meta.url).pathname;
@@ -248,5 +248,25 @@ Deno.test({
     ]);
     assert.equal(pool.code, 0, pool.stderr);
     assert.match(pool.stdout, /mse/);
+    const stage = await Deno.makeTempDir();
+    try {
+      const install = await runCommand(["make", "-C", root, "install", `DESTDIR=${stage}`]);
+      assert.equal(install.code, 0, install.stderr);
+      for (
+        const f of [
+          "usr/local/bin/btblocker",
+          "etc/systemd/system/btblocker.service",
+          "etc/default/btblocker",
+          "etc/logrotate.d/btblocker",
+        ]
+      ) {
+        Deno.statSync(`${stage}/${f}`);
+      }
+      const uninstall = await runCommand(["make", "-C", root, "uninstall", `DESTDIR=${stage}`]);
+      assert.equal(uninstall.code, 0, uninstall.stderr);
+      assert.throws(() => Deno.statSync(`${stage}/usr/local/bin/btblocker`));
+    } finally {
+      await Deno.remove(stage, { recursive: true });
+    }
   },
 });
