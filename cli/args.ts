@@ -54,6 +54,7 @@ export const LIVE_DEFAULTS = {
   banDuration: 5 * 3600,
   cleanupInterval: 300,
   statsInterval: 10,
+  reportRate: 20,
   pidFile: "/run/btblocker/btblocker.pid",
   pinDir: "/sys/fs/bpf/btblocker",
 } as const;
@@ -201,6 +202,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: "DETECTION_LOG",
     help: "Append every detection as a JSON line (with action, interface, payload); reopened " +
       "on SIGHUP for logrotate.",
+  },
+  {
+    name: "report-rate",
+    type: "string",
+    value: "N",
+    section: "Logging",
+    help: `Detection reports (log line and detection-log record) per second, for proven ` +
+      `detections and again for unproven ones, with bursts of 10 × N; the rest are counted, ` +
+      `not written, so a flood cannot fill the disk (${LIVE_DEFAULTS.reportRate}).`,
   },
   {
     name: "stats-interval",
@@ -376,6 +386,8 @@ export interface LiveConfig {
   detectionLog: string | null;
   /** Seconds between stats lines. */
   statsInterval: number;
+  /** Detection reports per second (each of proven and unproven). */
+  reportRate: number;
   /** Metrics listener, when one is asked for. */
   metricsListen: { hostname: string; port: number } | null;
   /** The pid file, or null for none. */
@@ -517,6 +529,7 @@ function liveDefaults(): LiveConfig {
     logFormat: "text",
     detectionLog: null,
     statsInterval: LIVE_DEFAULTS.statsInterval,
+    reportRate: LIVE_DEFAULTS.reportRate,
     metricsListen: null,
     pidFile: LIVE_DEFAULTS.pidFile,
   };

@@ -46,6 +46,8 @@ export interface MetricsSnapshot {
   bansEvicted: number;
   /** Bans removed by hand. */
   bansRemoved: number;
+  /** Detection reports held back by the report rate limit. */
+  reportsSuppressed: number;
   /** Enforcer drops by family. */
   enforcerDrops: { ipv4Packets: number; ipv4Bytes: number; ipv6Packets: number; ipv6Bytes: number };
   /** Name of the enforcer (`xdp`, `nftables`, `none`). */
@@ -163,6 +165,12 @@ export function renderMetrics(s: MetricsSnapshot): string {
   for (const [reason, n] of Object.entries(s.detections)) {
     sample("btblocker_detections_total", n, { reason });
   }
+  family(
+    "btblocker_reports_suppressed_total",
+    "counter",
+    "Detection reports (log line and detection-log record) held back by the rate limit.",
+  );
+  sample("btblocker_reports_suppressed_total", s.reportsSuppressed);
   family("btblocker_bans_active", "gauge", "Bans in force.");
   sample("btblocker_bans_active", s.bansActive);
   family("btblocker_bans_total", "counter", "Bans installed since start.");

@@ -34,6 +34,7 @@ function snapshot(packets = 10): MetricsSnapshot {
     bansExpired: 1,
     bansEvicted: 1,
     bansRemoved: 0,
+    reportsSuppressed: 5,
     enforcerDrops: { ipv4Packets: 7, ipv4Bytes: 700, ipv6Packets: 1, ipv6Bytes: 120 },
     enforcer: "xdp",
     pool: { workers: 4, active: 2, queueUsed: 4, queueCapacity: 16, restarts: 1 },

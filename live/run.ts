@@ -29,6 +29,7 @@ import { resolveWorkerCount, WorkerPool } from "../workers/pool.ts";
 import { buildInfo } from "../cli/version.ts";
 import { REASON_COUNT, reasonName } from "../dpi/reason.ts";
 import { type BanListing, type MetricsSnapshot, serveMetrics } from "./metrics.ts";
+import { TokenBucket } from "./rate_limit.ts";
 
 const logCapture = log("capture");
 const logBans = log("bans");
@@ -73,12 +74,19 @@ class LiveRun {
   readonly #byReason = new Float64Array(REASON_COUNT);
   #inline: InlineInspector | null = null;
   readonly #started = performance.now();
+  /** Reports (log line and detection record) of proven detections: bans, monitor, repeats. */
+  #provenReports!: TokenBucket;
+  /** Reports of detections anybody can provoke with forged packets (no evidence, allowlisted). */
+  #unprovenReports!: TokenBucket;
   #lastPackets: number[] = [];
   #lastDrops: number[] = [];
 
   constructor(cli: CliConfig) {
     this.#cli = cli;
     this.#live = cli.live;
+    const rate = cli.live.reportRate;
+    this.#provenReports = new TokenBucket(rate, rate * 10);
+    this.#unprovenReports = new TokenBucket(rate, rate * 10);
   }
 
   async run(): Promise<number> {
@@ -211,6 +219,8 @@ class LiveRun {
       bansExpired: bans.expired,
       bansEvicted: bans.evicted,
       bansRemoved: bans.removed,
+      reportsSuppressed: this.#provenReports.suppressedTotal +
+        this.#unprovenReports.suppressedTotal,
       enforcerDrops: this.#enforcer.counters(),
       enforcer: this.#enforcer.name,
       pool: status === undefined ? undefined : {
@@ -388,6 +398,9 @@ class LiveRun {
     j: Judgement,
     judgedAt: number,
   ): void {
+    const unproven = j.action === "insufficient_evidence" || j.action === "allowlisted";
+    const limit = unproven ? this.#unprovenReports : this.#provenReports;
+    if (!limit.take(judgedAt / 1000)) return;
     const event = d.toEvent();
     const latency = j.action === "banned" ? judgedAt - d.timestamp * 1000 : null;
     logBans.info(
@@ -485,6 +498,15 @@ class LiveRun {
     });
     const bans = this.#bans.stats;
     const drops = this.#enforcer.counters();
+    const heldBack = this.#provenReports.drainSuppressed() +
+      this.#unprovenReports.drainSuppressed();
+    if (heldBack > 0) {
+      logBans.warn(
+        "{count} detection reports held back by the report rate limit ({rate}/s each for proven " +
+          "and unproven detections; bans were still applied)",
+        { count: heldBack, rate: this.#live.reportRate },
+      );
+    }
     logStats.info(
       `${
         final ? "final: " : ""
