@@ -40,13 +40,8 @@
  */
 
 import { parseArgs } from "node:util";
-import {
-  LiveLab,
-  PYTHON,
-  runCommand,
-  waitFor,
-  xdpDroppedPackets,
-} from "../tests/helpers/live_lab.ts";
+import { LiveLab, PYTHON, xdpDroppedPackets } from "../tests/helpers/live_lab.ts";
+import { runCommand, waitFor } from "../tests/helpers/process.ts";
 
 const PEER_PROGRAM = new URL("./ban_latency_peer.py", import.meta.url).pathname;
 

@@ -12,12 +12,9 @@
  */
 import { Analyzer } from "../dpi/analyzer.ts";
 import { LinkType } from "../dpi/decode.ts";
-import { Detection } from "../dpi/detection.ts";
-import { Reason } from "../dpi/reason.ts";
 import { XdpEnforcer } from "../ffi/xdp.ts";
-import { BanManager } from "../live/bans.ts";
 import { type Enforcer, NoEnforcer } from "../live/enforcer.ts";
-import { DEFAULT_LOCAL_NETWORKS, NetworkList } from "../live/networks.ts";
+import { OffenderFlood } from "../tests/helpers/offender_flood.ts";
 import { frame } from "../tests/helpers/packets.ts";
 
 const flows = Number(Deno.args[0] ?? 1_000_000);
@@ -75,29 +72,12 @@ const mib = (n: number) => (n / 1048576).toFixed(1);
 
 // 2. Ban flood.
 function banFlood(enforcer: Enforcer, maxBans: number, count: number): void {
-  let now = Date.now() / 1000; // real time: the XDP program honours expiry in the kernel
-  const manager = new BanManager(enforcer, {
-    localNetworks: NetworkList.parse(DEFAULT_LOCAL_NETWORKS),
-    allow: NetworkList.parse([]),
-    hostAddresses: NetworkList.parse([]),
-    scope: "peer",
-    monitorOnly: false,
-    duration: 3600,
-    maxBans,
-  }, () => now);
-  const d = new Detection();
-  d.ipVersion = 4;
-  d.l4 = 6;
-  d.reason = Reason.BT_HANDSHAKE;
-  d.src.set([0, 0, 0xffff, 0xc0a80102]); // 192.168.1.2, local
-  d.dst.set([0, 0, 0xffff, 0]);
-  d.initiatorAnswered = d.responderAnswered = d.bidirectional = true;
+  const offenders = new OffenderFlood(enforcer, maxBans);
+  const manager = offenders.manager;
   let peak = 0;
   const started = performance.now();
   for (let i = 0; i < count; i++) {
-    d.dst[3] = (0x2c000000 + i) >>> 0; // 44.0.0.0/8 and up: distinct public offenders
-    now += 0.001;
-    if (manager.judge(d).action !== "banned") throw new Error(`offender ${i} not banned`);
+    if (offenders.judge(i).action !== "banned") throw new Error(`offender ${i} not banned`);
     const active = manager.stats.active;
     if (active > peak) peak = active;
   }

@@ -15,47 +15,25 @@
 # Needs root, iproute2, tcpdump, tcpreplay, tshark (wireshark-common), python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/big_capture.sh
+source bench/veth.sh
 capture=${1:-bench/out/big.pcap}
 rates=${2:-"50000 100000 150000 200000 250000 topspeed"}
 [ "$(id -u)" = 0 ] || { echo "pool_live: needs root (network namespaces)" >&2; exit 1; }
 for tool in tcpreplay tshark tcpdump ip python3; do
   command -v "$tool" >/dev/null || { echo "pool_live: $tool missing" >&2; exit 1; }
 done
-if [ ! -f "$capture" ]; then
-  corpus=../shared/corpus/pcap
-  maker=../shared/tools/make_big_pcap.sh
-  if [ ! -d "$corpus" ] || [ ! -x "$maker" ]; then
-    echo "pool_live: SKIPPED — no capture given and $corpus or $maker not found" >&2
-    exit 0
-  fi
-  mkdir -p "$(dirname "$capture")"
-  bash "$maker" "$corpus" "$capture" >/dev/null
-fi
-replay=bench/out/$(basename "${capture%.*}")-1514.pcap
-if [ ! -f "$replay" ] || [ "$replay" -ot "$capture" ]; then
-  mkdir -p bench/out
-  echo "filtering $capture to frames of at most 1514 bytes ..." >&2
-  tshark -r "$capture" -Y 'frame.len <= 1514' -w "$replay" -F pcap 2>/dev/null
-fi
+big_capture pool_live "$capture"
+replayable_capture "$capture"
 
-ns=btbpl$$
 out=$(mktemp -d)
-host_if=bpl$$a
-ns_if=bpl$$b
 cleanup() {
   [ -n "${capturer:-}" ] && kill -INT "$capturer" 2>/dev/null && wait "$capturer" 2>/dev/null
-  ip link del "$host_if" 2>/dev/null || true
-  ip netns del "$ns" 2>/dev/null || true
+  veth_down
   rm -rf "$out"
 }
 trap cleanup EXIT
-ip netns add "$ns"
-ip link add "$host_if" type veth peer name "$ns_if"
-ip link set "$ns_if" netns "$ns"
-ip link set "$host_if" up
-ip netns exec "$ns" ip link set "$ns_if" up
-ip netns exec "$ns" ip link set lo up
-sleep 1
+veth_up pl
 
 filter="tcp or udp or ip6 or (vlan and (tcp or udp or ip6))"
 wait_for() { # file pattern

@@ -12,45 +12,25 @@
 # tcpreplay, tshark, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/big_capture.sh
+source bench/veth.sh
 minutes=${1:-10}
 pps=${2:-100000}
 workers=${3:-0}
 capture=${4:-bench/out/big.pcap}
 [ "$(id -u)" = 0 ] || { echo "pool_memory: needs root (network namespaces)" >&2; exit 1; }
-if [ ! -f "$capture" ]; then
-  corpus=../shared/corpus/pcap
-  maker=../shared/tools/make_big_pcap.sh
-  if [ ! -d "$corpus" ] || [ ! -x "$maker" ]; then
-    echo "pool_memory: SKIPPED — no capture given and $corpus or $maker not found" >&2
-    exit 0
-  fi
-  mkdir -p "$(dirname "$capture")"
-  bash "$maker" "$corpus" "$capture" >/dev/null
-fi
-replay=bench/out/$(basename "${capture%.*}")-1514.pcap
-if [ ! -f "$replay" ] || [ "$replay" -ot "$capture" ]; then
-  mkdir -p bench/out
-  tshark -r "$capture" -Y 'frame.len <= 1514' -w "$replay" -F pcap 2>/dev/null
-fi
+big_capture pool_memory "$capture"
+replayable_capture "$capture"
 
-ns=btbpm$$
-host_if=bpm$$a
-ns_if=bpm$$b
 log=$(mktemp)
 cleanup() {
   [ -n "${replayer:-}" ] && kill "$replayer" 2>/dev/null
   [ -n "${btb:-}" ] && kill -INT "$btb" 2>/dev/null && wait "$btb" 2>/dev/null
-  ip link del "$host_if" 2>/dev/null || true
-  ip netns del "$ns" 2>/dev/null || true
+  veth_down
   rm -f "$log"
 }
 trap cleanup EXIT
-ip netns add "$ns"
-ip link add "$host_if" type veth peer name "$ns_if"
-ip link set "$ns_if" netns "$ns"
-ip link set "$host_if" up
-ip netns exec "$ns" ip link set "$ns_if" up
-sleep 1
+veth_up pm
 
 pool=(--worker-pool --workers "$workers")
 [ "$workers" != inline ] || pool=()

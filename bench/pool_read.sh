@@ -15,19 +15,10 @@
 # Target: the best pool setting ≥ 1.5 × inline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/big_capture.sh
 capture=${1:-bench/out/big.pcap}
 runs=${2:-5}
-if [ ! -f "$capture" ]; then
-  corpus=../shared/corpus/pcap
-  maker=../shared/tools/make_big_pcap.sh
-  if [ ! -d "$corpus" ] || [ ! -x "$maker" ]; then
-    echo "pool_read: SKIPPED — no capture given and $corpus or $maker not found" >&2
-    exit 0
-  fi
-  mkdir -p "$(dirname "$capture")"
-  echo "building $capture from $corpus ..." >&2
-  bash "$maker" "$corpus" "$capture" >/dev/null
-fi
+big_capture pool_read "$capture"
 [ -x /usr/bin/time ] || { echo "/usr/bin/time missing: apt install time" >&2; exit 1; }
 
 out=$(mktemp -d)

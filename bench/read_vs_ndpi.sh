@@ -8,19 +8,10 @@
 # (median of RUNS, default 3) and the ratio. Target: btblocker ≥ 2 × ndpiReader, single-threaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/big_capture.sh
 capture=${1:-bench/out/big.pcap}
 runs=${2:-3}
-if [ ! -f "$capture" ]; then
-  corpus=../shared/corpus/pcap
-  maker=../shared/tools/make_big_pcap.sh
-  if [ ! -d "$corpus" ] || [ ! -x "$maker" ]; then
-    echo "read_vs_ndpi: SKIPPED — no capture given and $corpus or $maker not found" >&2
-    exit 0
-  fi
-  mkdir -p "$(dirname "$capture")"
-  echo "building $capture from $corpus ..." >&2
-  bash "$maker" "$corpus" "$capture" >/dev/null
-fi
+big_capture read_vs_ndpi "$capture"
 command -v ndpiReader >/dev/null || { echo "ndpiReader missing: apt install libndpi-bin" >&2; exit 1; }
 
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }

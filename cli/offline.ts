@@ -49,8 +49,6 @@ export function readCapture(options: OfflineOptions, printer: EventPrinter): Run
     const progress = startProgress(options);
     const started = performance.now();
     let result: number;
-    let packets = 0;
-    let fileBytes = 0;
     while ((result = handle.next()) === NextResult.PACKET) {
       const verdict = analyzer.analyze(
         linkType,
@@ -61,10 +59,7 @@ export function readCapture(options: OfflineOptions, printer: EventPrinter): Run
         handle.timestamp,
       );
       if (verdict === Verdict.DETECTION) printer.detection(analyzer.detection.toEvent());
-      if (progress !== undefined) {
-        fileBytes += handle.capturedLength + RECORD_OVERHEAD;
-        if (++packets % PROGRESS_STRIDE === 0) progress.update(fileBytes, packets);
-      }
+      progress?.packet(handle.capturedLength);
     }
     progress?.done();
     const summary: RunSummary = {
@@ -80,13 +75,7 @@ export function readCapture(options: OfflineOptions, printer: EventPrinter): Run
       endpointsLearned: analyzer.memory.learned,
       seconds: (performance.now() - started) / 1000,
     };
-    printer.summary(summary);
-    if (result === NextResult.ERROR) {
-      throw new RuntimeError(
-        `${options.path}: capture is corrupt after ${analyzer.stats.packets} packets: ${handle.error}`,
-      );
-    }
-    return summary;
+    return finish(printer, summary, handle, result, analyzer.stats.packets);
   } finally {
     handle.close();
   }
@@ -128,7 +117,6 @@ export async function readCaptureWithPool(
     const started = performance.now();
     let result: number;
     let packets = 0;
-    let fileBytes = 0;
     let sent = 0;
     while ((result = handle.next()) === NextResult.PACKET) {
       const wait = pool.packet(
@@ -147,27 +135,38 @@ export async function readCaptureWithPool(
         await yielder.yield();
       }
       packets++;
-      if (progress !== undefined) {
-        fileBytes += handle.capturedLength + RECORD_OVERHEAD;
-        if (packets % PROGRESS_STRIDE === 0) progress.update(fileBytes, packets);
-      }
+      progress?.packet(handle.capturedLength);
     }
     const totals = await pool.close();
     pool = null;
     progress?.done();
     const summary = poolSummary(options.path, linkTypeName, totals, started);
-    printer.summary(summary);
-    if (result === NextResult.ERROR) {
-      throw new RuntimeError(
-        `${options.path}: capture is corrupt after ${packets} packets: ${handle.error}`,
-      );
-    }
-    return summary;
+    return finish(printer, summary, handle, result, packets);
   } finally {
     yielder.close();
     await pool?.close();
     handle.close();
   }
+}
+
+/**
+ * Prints the summary and returns it, or throws when the read ended on a corrupt record
+ * (`result`) after `packets` packets.
+ */
+function finish(
+  printer: EventPrinter,
+  summary: RunSummary,
+  handle: PcapHandle,
+  result: number,
+  packets: number,
+): RunSummary {
+  printer.summary(summary);
+  if (result === NextResult.ERROR) {
+    throw new RuntimeError(
+      `${summary.file}: capture is corrupt after ${packets} packets: ${handle.error}`,
+    );
+  }
+  return summary;
 }
 
 function poolSummary(
@@ -229,13 +228,23 @@ class Progress {
   readonly #total: number;
   readonly #started = performance.now();
   readonly #encoder = new TextEncoder();
+  #packets = 0;
+  /** File bytes read so far (estimated from the packets' captured lengths). */
+  #bytes = 0;
 
   constructor(total: number) {
     this.#total = total;
   }
 
-  update(done: number, packets: number): void {
-    const percent = Math.min(99, Math.floor((done / this.#total) * 100));
+  /** Counts a packet read; updates the line every {@linkcode PROGRESS_STRIDE} packets. */
+  packet(capturedLength: number): void {
+    this.#bytes += capturedLength + RECORD_OVERHEAD;
+    if (++this.#packets % PROGRESS_STRIDE === 0) this.#update();
+  }
+
+  #update(): void {
+    const packets = this.#packets;
+    const percent = Math.min(99, Math.floor((this.#bytes / this.#total) * 100));
     const seconds = (performance.now() - this.#started) / 1000;
     const rate = Math.round(packets / Math.max(seconds, 1e-3) / 1000);
     this.#write(`\r${percent}%  ${packets} packets  ${rate} k packets/s `);

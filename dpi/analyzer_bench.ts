@@ -4,7 +4,7 @@
  */
 import { Analyzer } from "./analyzer.ts";
 import { LinkType } from "./decode.ts";
-import { concat, frame, randomBytes } from "../tests/helpers/packets.ts";
+import { concat, frame, peerWireHandshake, randomBytes } from "../tests/helpers/packets.ts";
 
 interface Frame {
   bytes: Uint8Array;
@@ -12,13 +12,7 @@ interface Frame {
 
 function mixedTraffic(flows: number): Frame[] {
   const out: Frame[] = [];
-  const handshake = concat(
-    [19],
-    "BitTorrent protocol",
-    new Uint8Array(8),
-    randomBytes(20, 3),
-    "-TR3000-abcdefghijkl",
-  );
+  const handshake = peerWireHandshake(randomBytes(20, 3), "-TR3000-abcdefghijkl");
   for (let i = 0; i < flows; i++) {
     const client = { ip: `10.${(i >> 8) & 255}.${i & 255}.2`, port: 40000 + (i % 20000) };
     const server = {

@@ -5,17 +5,17 @@ import { type Detector, type Inspection, NOT_BITTORRENT } from "./detector.ts";
 import { FlowState } from "./flow_table.ts";
 import { parseAddress } from "./address.ts";
 import { Reason } from "./reason.ts";
-import { concat, converse, frame, randomBytes } from "../tests/helpers/packets.ts";
+import {
+  concat,
+  converse,
+  frame,
+  peerWireHandshake,
+  randomBytes,
+} from "../tests/helpers/packets.ts";
 
 const client = { ip: "192.168.1.10", port: 50000 };
 const peer = { ip: "198.51.100.7", port: 6881 };
-const handshake = concat(
-  [19],
-  "BitTorrent protocol",
-  new Uint8Array(8),
-  randomBytes(20, 4),
-  "-qB4250-abcdefghijkl",
-);
+const handshake = peerWireHandshake(randomBytes(20, 4), "-qB4250-abcdefghijkl");
 
 /** A detector that recognises payloads starting with a marker byte, for engine tests. */
 class MarkerDetector implements Detector {

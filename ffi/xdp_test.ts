@@ -17,14 +17,14 @@ import {
   MapType,
   programInfo,
   ProgType,
-  removeDirectory,
   removeFile,
   testRun,
   XdpFlags,
   xdpQuery,
 } from "./libbpf.ts";
 import { BanListFullError, XDP_PROGRAM_NAME, XdpEnforcer, type XdpMode } from "./xdp.ts";
-import { IS_ROOT, Net, run, TestNet } from "./xdp_testnet.ts";
+import { IS_ROOT, Net, removePins, run, TestNet } from "./xdp_testnet.ts";
+import { inPrivateMounts } from "../tests/helpers/process.ts";
 
 const XDP_DROP = 1;
 const XDP_PASS = 2;
@@ -36,14 +36,6 @@ let pinSequence = 0;
 /** A pin directory unique to this process and test. */
 function pinDir(): string {
   return `/sys/fs/bpf/btb-${Deno.pid}-${++pinSequence}`;
-}
-
-/** Removes a test's pins (through libc: Deno wants --allow-all for paths under /sys). */
-function removePins(dir: string): void {
-  for (const name of ["ban_v4", "ban_v6", "stats", "ban_v4_new", "ban_v6_new", "stats_new"]) {
-    removeFile(`${dir}/${name}`);
-  }
-  removeDirectory(dir);
 }
 
 /** Whether a BPF object is pinned at `path`. */
@@ -66,6 +58,23 @@ function ban(text: string, expiresAt = Infinity, reason = 1, bannedAt = 17000000
 
 function open(options: Partial<Parameters<typeof XdpEnforcer.open>[0]> = {}): XdpEnforcer {
   return XdpEnforcer.open({ maxBans: 1000, persist: false, flush: false, ...options });
+}
+
+/**
+ * Runs `body` with a new test network and an enforcer (not attached yet), and removes both
+ * afterwards, even on failure.
+ */
+async function withNetAndXdp(
+  body: (net: TestNet, xdp: XdpEnforcer) => Promise<void> | void,
+): Promise<void> {
+  const net = await TestNet.create();
+  const xdp = open();
+  try {
+    await body(net, xdp);
+  } finally {
+    net.within(net.router, () => xdp.close(false));
+    await net.remove();
+  }
 }
 
 /** Waits until the client reaches both peers (ARP and neighbour discovery done). */
@@ -281,9 +290,7 @@ for (const mode of ["native", "generic"] as const) {
     name: `xdp: ${mode} on a veth: banned IPv4 and IPv6 peers are cut off both ways, others pass`,
     ignore,
     async fn() {
-      const net = await TestNet.create();
-      const xdp = open();
-      try {
+      await withNetAndXdp(async (net, xdp) => {
         await warmUp(net);
         assert.equal(net.within(net.router, () => xdp.attach("r0", mode)), mode);
         const query = net.within(net.router, () => xdpQuery(interfaceIndex("r0")));
@@ -327,10 +334,7 @@ for (const mode of ["native", "generic"] as const) {
         assert.equal(net.within(net.router, () => xdp.detach("r0")), true);
         assert.equal(net.within(net.router, () => xdp.detach("r0")), false);
         assert.equal(net.within(net.router, () => xdpQuery(interfaceIndex("r0"))).progId, 0);
-      } finally {
-        net.within(net.router, () => xdp.close(false));
-        await net.remove();
-      }
+      });
     },
   });
 }
@@ -339,9 +343,7 @@ Deno.test({
   name: "xdp: auto mode picks native on a veth; re-attaching in the same mode is a no-op",
   ignore,
   async fn() {
-    const net = await TestNet.create();
-    const xdp = open();
-    try {
+    await withNetAndXdp((net, xdp) => {
       net.within(net.router, () => {
         assert.equal(xdp.attach("r0", "auto"), "native");
         assert.equal(xdp.attach("r0", "auto"), "native");
@@ -361,10 +363,7 @@ Deno.test({
         assert.equal(xdpQuery(interfaceIndex("r0")).progId, 0);
         assert.equal(xdpQuery(interfaceIndex("r1")).progId, 0);
       });
-    } finally {
-      net.within(net.router, () => xdp.close(false));
-      await net.remove();
-    }
+    });
   },
 });
 
@@ -372,9 +371,7 @@ Deno.test({
   name: "xdp: a ban with a short expiry stops dropping on time, without userspace (live)",
   ignore,
   async fn() {
-    const net = await TestNet.create();
-    const xdp = open();
-    try {
+    await withNetAndXdp(async (net, xdp) => {
       await warmUp(net);
       net.within(net.router, () => xdp.attach("r0", "native"));
       const expiresAt = Date.now() / 1000 + 1.5;
@@ -385,10 +382,7 @@ Deno.test({
       await new Promise((r) => setTimeout(r, wait));
       assert.equal(await net.ping(net.client, Net.peer, 2), 2);
       assert.equal(xdp.size().ipv4, 1, "no userspace sweep happened");
-    } finally {
-      net.within(net.router, () => xdp.close(false));
-      await net.remove();
-    }
+    });
   },
 });
 
@@ -585,9 +579,7 @@ Deno.test({
   name: "xdp: a foreign XDP program is left in place and attach fails clearly",
   ignore,
   async fn() {
-    const net = await TestNet.create();
-    const xdp = open();
-    try {
+    await withNetAndXdp((net, xdp) => {
       // A two-instruction program, r0 = XDP_PASS; exit, named foreign_xdp.
       const insns = new Uint8Array([0xb7, 0, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
       const lib = libbpf();
@@ -619,10 +611,7 @@ Deno.test({
         assert.deepEqual(xdp.attachments, []);
       });
       closeFd(foreign);
-    } finally {
-      net.within(net.router, () => xdp.close(false));
-      await net.remove();
-    }
+    });
   },
 });
 
@@ -666,18 +655,7 @@ Deno.test({
     const script = `while mountpoint -q /sys/fs/bpf; do umount /sys/fs/bpf; done; ` +
       `stat -f -c %T /sys/fs/bpf; ` +
       `exec "$0" run --allow-ffi --allow-read "$1" open "$2"`;
-    const out = await run(
-      "unshare",
-      "--mount",
-      "--propagation",
-      "private",
-      "sh",
-      "-c",
-      script,
-      Deno.execPath(),
-      fixture,
-      dir,
-    );
+    const out = await run(...inPrivateMounts(script, Deno.execPath(), fixture, dir));
     const [fsType, json] = out.trim().split("\n");
     assert.notEqual(fsType, "bpf_fs");
     assert.deepEqual(JSON.parse(json), {

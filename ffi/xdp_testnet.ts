@@ -13,7 +13,7 @@
  * @module
  */
 
-import { withNetworkNamespace } from "./libbpf.ts";
+import { removeDirectory, removeFile, withNetworkNamespace } from "./libbpf.ts";
 
 /** Whether the tests can build namespaces and load BPF programs. */
 export const IS_ROOT: boolean = (() => {
@@ -53,6 +53,17 @@ export async function run(...args: string[]): Promise<string> {
     throw new Error(`${args.join(" ")} failed (${out.code}): ${err}`);
   }
   return new TextDecoder().decode(out.stdout);
+}
+
+/**
+ * Removes the maps an enforcer pinned under `dir` (a test's or a btblocker run's), and `dir`
+ * (through libc: Deno wants --allow-all for paths under /sys).
+ */
+export function removePins(dir: string): void {
+  for (const name of ["ban_v4", "ban_v6", "stats", "ban_v4_new", "ban_v6_new", "stats_new"]) {
+    removeFile(`${dir}/${name}`);
+  }
+  removeDirectory(dir);
 }
 
 /** A client-router-peer network in its own namespaces. */

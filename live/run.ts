@@ -441,15 +441,19 @@ class LiveRun {
 
   #onCaptureFailure(c: InterfaceCapture): void {
     logCapture.error("{iface}: capture stopped: {error}", { iface: c.name, error: c.error });
-    if (this.#enforcer instanceof XdpEnforcer) {
-      try {
-        this.#enforcer.detach(c.name);
-      } catch (e) {
-        logBans.warn("{iface}: XDP detach failed: {error}", {
-          iface: c.name,
-          error: (e as Error).message,
-        });
-      }
+    this.#detachXdp(c);
+  }
+
+  /** Detaches the XDP program from `c`'s interface (XDP enforcer only); a failure is a warning. */
+  #detachXdp(c: InterfaceCapture): void {
+    if (!(this.#enforcer instanceof XdpEnforcer)) return;
+    try {
+      this.#enforcer.detach(c.name);
+    } catch (e) {
+      logBans.warn("{iface}: XDP detach failed: {error}", {
+        iface: c.name,
+        error: (e as Error).message,
+      });
     }
   }
 
@@ -529,16 +533,7 @@ class LiveRun {
 
   #shutdown(): void {
     for (const c of this.#captures) {
-      if (this.#enforcer instanceof XdpEnforcer && c.error === null) {
-        try {
-          this.#enforcer.detach(c.name);
-        } catch (e) {
-          logBans.warn("{iface}: XDP detach failed: {error}", {
-            iface: c.name,
-            error: (e as Error).message,
-          });
-        }
-      }
+      if (c.error === null) this.#detachXdp(c);
       c.handle.close();
     }
     // Pinned XDP bans stay for the next run; the nftables table is removed.

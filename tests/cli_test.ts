@@ -1,20 +1,8 @@
 import assert from "node:assert/strict";
 import { LinkType } from "../dpi/decode.ts";
-import { concat, frame } from "./helpers/packets.ts";
+import { runCli } from "./helpers/cli.ts";
+import { frame, peerWireHandshake } from "./helpers/packets.ts";
 import { pcapBytes, testDirectory, writePcap } from "./helpers/pcap_writer.ts";
-
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const PERMISSIONS = ["--allow-ffi", "--allow-read", "--allow-env"];
-
-async function run(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 function assertOneLineError(stderr: string, pattern: RegExp) {
   const lines = stderr.trim().split("\n");
@@ -26,16 +14,10 @@ function assertOneLineError(stderr: string, pattern: RegExp) {
 
 const peerA = { ip: "10.1.1.2", port: 51000 };
 const peerB = { ip: "198.51.100.20", port: 6881 };
-const handshake = concat(
-  [19],
-  "BitTorrent protocol",
-  new Uint8Array(8),
-  new Uint8Array(20).fill(7),
-  "-TR3000-abcdefghijkl",
-);
+const handshake = peerWireHandshake(new Uint8Array(20).fill(7), "-TR3000-abcdefghijkl");
 
 Deno.test("--help lists every option and exits 0", async () => {
-  const r = await run("--help");
+  const r = await runCli("--help");
   assert.equal(r.code, 0);
   for (
     const flag of [
@@ -54,7 +36,7 @@ Deno.test("--help lists every option and exits 0", async () => {
 });
 
 Deno.test("--version prints the version", async () => {
-  const r = await run("--version");
+  const r = await runCli("--version");
   assert.equal(r.code, 0);
   assert.match(r.stdout, /^btblocker \d+\.\d+\.\d+/);
 });
@@ -71,23 +53,23 @@ Deno.test("usage errors: one line, exit status 2", async () => {
     [["stray"], /unexpected argument "stray"/],
   ];
   for (const [args, pattern] of cases) {
-    const r = await run(...args);
+    const r = await runCli(...args);
     assert.equal(r.code, 2, args.join(" "));
     assertOneLineError(r.stderr, pattern);
   }
 });
 
 Deno.test("runtime errors: missing, unreadable-format and unsupported captures exit 1", async () => {
-  let r = await run("--read", "/nonexistent/capture.pcap");
+  let r = await runCli("--read", "/nonexistent/capture.pcap");
   assert.equal(r.code, 1);
   assertOneLineError(r.stderr, /cannot read .*No such file/);
   const dir = testDirectory();
   await Deno.writeTextFile(`${dir}/notes.txt`, "this is not a capture file at all\n");
-  r = await run("--read", `${dir}/notes.txt`);
+  r = await runCli("--read", `${dir}/notes.txt`);
   assert.equal(r.code, 1);
   assertOneLineError(r.stderr, /cannot read/);
   const odd = await writePcap(147, [{ data: new Uint8Array(20), time: 1 }]);
-  r = await run("--read", odd);
+  r = await runCli("--read", odd);
   assert.equal(r.code, 1);
   assertOneLineError(r.stderr, /unsupported link type .*147/);
 });
@@ -97,7 +79,7 @@ Deno.test("a capture cut off mid-record reports what it read, then fails", async
   const whole = pcapBytes(LinkType.ETHERNET, [{ data: f, time: 1 }, { data: f, time: 2 }]);
   const dir = testDirectory();
   await Deno.writeFile(`${dir}/cut.pcap`, whole.subarray(0, whole.length - 10));
-  const r = await run("--read", `${dir}/cut.pcap`, "--format", "jsonl");
+  const r = await runCli("--read", `${dir}/cut.pcap`, "--format", "jsonl");
   assert.equal(r.code, 1);
   assertOneLineError(r.stderr, /corrupt after 1 packets/);
   const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
@@ -113,7 +95,7 @@ Deno.test("jsonl: detection events then a stats line; malformed packets are coun
     { data: good, time: 2 },
     { data: broken, time: 3 },
   ]);
-  const r = await run("--read", path, "--format", "jsonl");
+  const r = await runCli("--read", path, "--format", "jsonl");
   assert.equal(r.code, 0, r.stderr);
   const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
   assert.equal(events.length, 2);
@@ -138,7 +120,7 @@ Deno.test("text output is aligned and ends with a summary", async () => {
   const path = await writePcap(LinkType.ETHERNET, [
     { data: frame({ l4: 6, src: peerA, dst: peerB, payload: handshake }), time: 2 },
   ]);
-  const r = await run("--read", path);
+  const r = await runCli("--read", path);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.split("\n");
   assert.match(lines[0], /^TIME\s+PROTO\s+SOURCE\s+DESTINATION\s+REASON\s+PACKET$/);
@@ -155,9 +137,9 @@ Deno.test("--progress reports on stderr while reading", async () => {
   const f = frame({ l4: 17, src: peerA, dst: peerB, payload: "x" });
   const records = Array.from({ length: 70000 }, (_, i) => ({ data: f, time: i / 1000 }));
   const path = await writePcap(LinkType.ETHERNET, records);
-  const r = await run("--read", path, "--progress", "--format", "jsonl");
+  const r = await runCli("--read", path, "--progress", "--format", "jsonl");
   assert.equal(r.code, 0);
   assert.match(r.stderr, /\d+%\s+65536 packets/);
-  const off = await run("--read", path, "--no-progress", "--format", "jsonl");
+  const off = await runCli("--read", path, "--no-progress", "--format", "jsonl");
   assert.equal(off.stderr, "");
 });

@@ -4,9 +4,8 @@
  * everyday traffic.
  */
 import assert from "node:assert/strict";
-import { Analyzer, Verdict } from "../dpi/analyzer.ts";
-import { reasonName } from "../dpi/reason.ts";
-import { NextResult, PcapHandle } from "../ffi/libpcap.ts";
+import { Analyzer } from "../dpi/analyzer.ts";
+import { captureDetections } from "./helpers/capture_detections.ts";
 
 interface Fixture {
   holds: string;
@@ -18,27 +17,9 @@ const dir = new URL("./fixtures/", import.meta.url).pathname;
 const manifest: Record<string, Fixture> = JSON.parse(Deno.readTextFileSync(`${dir}manifest.json`));
 
 function detectionsIn(path: string): Record<string, number> {
-  const analyzer = new Analyzer({ maxFlows: 4096 });
-  const h = PcapHandle.openOffline(path);
   const found: Record<string, number> = {};
-  try {
-    const linkType = h.linkType;
-    while (h.next() === NextResult.PACKET) {
-      const v = analyzer.analyze(
-        linkType,
-        h.data,
-        h.dataOffset,
-        h.capturedLength,
-        h.wireLength,
-        h.timestamp,
-      );
-      if (v === Verdict.DETECTION) {
-        const r = reasonName(analyzer.detection.reason);
-        found[r] = (found[r] ?? 0) + 1;
-      }
-    }
-  } finally {
-    h.close();
+  for (const { reason } of captureDetections(path, new Analyzer({ maxFlows: 4096 }))) {
+    found[reason] = (found[reason] ?? 0) + 1;
   }
   return found;
 }

@@ -7,13 +7,11 @@
 import assert from "node:assert/strict";
 import { Analyzer } from "../dpi/analyzer.ts";
 import { LinkType } from "../dpi/decode.ts";
-import { Detection } from "../dpi/detection.ts";
-import { Reason } from "../dpi/reason.ts";
 import { XdpEnforcer } from "../ffi/xdp.ts";
 import { IS_ROOT } from "../ffi/xdp_testnet.ts";
-import { BanManager } from "../live/bans.ts";
+import type { BanManager } from "../live/bans.ts";
 import { type Enforcer, NoEnforcer } from "../live/enforcer.ts";
-import { DEFAULT_LOCAL_NETWORKS, NetworkList } from "../live/networks.ts";
+import { OffenderFlood } from "./helpers/offender_flood.ts";
 import { frame } from "./helpers/packets.ts";
 
 Deno.test("a flood of 300 000 distinct flows keeps the table at its bound, evicting the oldest", () => {
@@ -41,26 +39,10 @@ Deno.test("a flood of 300 000 distinct flows keeps the table at its bound, evict
 });
 
 function flood(enforcer: Enforcer, maxBans: number, count: number): BanManager {
-  let now = Date.now() / 1000;
-  const manager = new BanManager(enforcer, {
-    localNetworks: NetworkList.parse(DEFAULT_LOCAL_NETWORKS),
-    allow: NetworkList.parse([]),
-    hostAddresses: NetworkList.parse([]),
-    scope: "peer",
-    monitorOnly: false,
-    duration: 3600,
-    maxBans,
-  }, () => now);
-  const d = new Detection();
-  d.ipVersion = 4;
-  d.l4 = 6;
-  d.reason = Reason.BT_HANDSHAKE;
-  d.src.set([0, 0, 0xffff, 0xc0a80102]);
-  d.initiatorAnswered = d.responderAnswered = d.bidirectional = true;
+  const offenders = new OffenderFlood(enforcer, maxBans);
+  const manager = offenders.manager;
   for (let i = 0; i < count; i++) {
-    d.dst.set([0, 0, 0xffff, (0x2c000000 + i) >>> 0]);
-    now += 0.001;
-    assert.equal(manager.judge(d).action, "banned");
+    assert.equal(offenders.judge(i).action, "banned");
     assert.ok(manager.stats.active <= maxBans);
   }
   return manager;

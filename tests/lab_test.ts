@@ -12,7 +12,7 @@
  */
 
 import assert from "node:assert/strict";
-import { MAIN } from "./helpers/live_lab.ts";
+import { runCli } from "./helpers/cli.ts";
 import { runCommand } from "./lab/proc.ts";
 import { plan, runScenario, SCENARIOS, scenariosNamed, withLab } from "./lab/scenarios.ts";
 
@@ -57,15 +57,7 @@ async function missingPackages(): Promise<string[]> {
 }
 
 async function hasWorkerPool(): Promise<boolean> {
-  const r = await runCommand([
-    Deno.execPath(),
-    "run",
-    "--allow-ffi",
-    "--allow-read",
-    "--allow-env",
-    MAIN,
-    "--help",
-  ]);
+  const r = await runCli("--help");
   return r.stdout.includes("--worker-pool");
 }
 

@@ -17,12 +17,12 @@ import {
   MAIN,
   pinnedBans,
   PYTHON,
-  runCommand,
   SCRATCH,
   SPOOFER,
-  waitFor,
+  withLab,
   xdpDroppedPackets,
 } from "./helpers/live_lab.ts";
+import { runCommand, waitFor, withBindMounts } from "./helpers/process.ts";
 
 const ignore = !IS_ROOT;
 if (ignore) console.warn("tests/live_test.ts: skipped, needs root (namespaces, XDP, capture)");
@@ -48,16 +48,6 @@ interface Family {
 
 const V4: Family = { name: "IPv4", client: Net.client, peer: Net.peer, otherPeer: Net.peer2 };
 const V6: Family = { name: "IPv6", client: Net.client6, peer: Net.peer6, otherPeer: Net.peer6b };
-
-/** Runs `fn` with a fresh lab, always closing it. */
-async function withLab(fn: (lab: LiveLab) => Promise<void>): Promise<void> {
-  const lab = await LiveLab.create();
-  try {
-    await fn(lab);
-  } finally {
-    await lab.close();
-  }
-}
 
 /** Starts the BitTorrent and echo servers of the TCP blocking scenario. */
 async function tcpServers(lab: LiveLab): Promise<void> {
@@ -450,7 +440,7 @@ Deno.test({
 function btblocker(args: string[], prefix: string[] = [], env: Record<string, string> = {}) {
   return runCommand(
     [...prefix, Deno.execPath(), "run", ...LIVE_PERMISSIONS, MAIN, ...args],
-    env,
+    { env },
   );
 }
 
@@ -556,16 +546,7 @@ Deno.test({
     const empty = `${SCRATCH}/empty-libbpf-${Deno.pid}.so`;
     Deno.mkdirSync(SCRATCH, { recursive: true });
     Deno.writeFileSync(empty, new Uint8Array(0));
-    const hide = [
-      "unshare",
-      "--mount",
-      "--propagation",
-      "private",
-      "sh",
-      "-c",
-      `mount --bind ${empty} ${await libbpfFile()} && exec "$@"`,
-      "sh",
-    ];
+    const hide = withBindMounts([[empty, await libbpfFile()]]);
     try {
       await withLab(async (lab) => {
         const inRouter = [...hide, ...LiveLab.nsenter(lab.net.router)];

@@ -10,12 +10,12 @@ import { IS_ROOT, Net } from "../ffi/xdp_testnet.ts";
 import {
   activeBans,
   LIVE_PERMISSIONS,
-  LiveLab,
+  type LiveLab,
   MAIN,
-  runCommand,
-  waitFor,
+  withLab,
   xdpDroppedPackets,
 } from "./helpers/live_lab.ts";
+import { runCommand, waitFor } from "./helpers/process.ts";
 
 const ignore = !IS_ROOT;
 if (ignore) console.warn("tests/operations_test.ts: live parts skipped, they need root");
@@ -23,15 +23,6 @@ if (ignore) console.warn("tests/operations_test.ts: live parts skipped, they nee
 const BT_PORT = 6881;
 const ECHO_PORT = 7000;
 const METRICS = "127.0.0.1:9425";
-
-async function withLab(fn: (lab: LiveLab) => Promise<void>): Promise<void> {
-  const lab = await LiveLab.create();
-  try {
-    await fn(lab);
-  } finally {
-    await lab.close();
-  }
-}
 
 /** Scrapes a URL from inside the router namespace. */
 function fetchInRouter(lab: LiveLab, path: string): Promise<string> {

@@ -6,21 +6,10 @@
  * `tests/helpers/detection_diff.ts`); everything else must match.
  */
 import assert from "node:assert/strict";
+import { runCli } from "./helpers/cli.ts";
 import { compareDetections, type FlowEvent, flowEvent } from "./helpers/detection_diff.ts";
 
 const root = new URL("../", import.meta.url).pathname;
-const MAIN = `${root}main.ts`;
-const PERMISSIONS = ["--allow-ffi", "--allow-read", "--allow-env"];
-
-async function run(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 interface Run {
   events: FlowEvent[];
@@ -67,9 +56,9 @@ const fixtures = [...Deno.readDirSync(`${root}tests/fixtures`)]
 for (const path of fixtures) {
   Deno.test(`--read --worker-pool = --read: ${path.split("/").pop()}`, async () => {
     const runs = await Promise.all([
-      run("--read", path, "--format", "jsonl"),
+      runCli("--read", path, "--format", "jsonl"),
       ...[1, 2, 4].map((n) =>
-        run("--read", path, "--format", "jsonl", "--worker-pool", "--workers", String(n))
+        runCli("--read", path, "--format", "jsonl", "--worker-pool", "--workers", String(n))
       ),
     ]);
     for (const r of runs) assert.equal(r.code, 0, r.stderr);
@@ -92,7 +81,7 @@ for (const path of fixtures) {
 }
 
 Deno.test("pool options: validated, listed in --help, usable live and offline", async () => {
-  const help = await run("--help");
+  const help = await runCli("--help");
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Worker pool:\n\s+--worker-pool\s+.*\n\s+--workers N\s+/);
   const cases: [string[], RegExp][] = [
@@ -102,13 +91,13 @@ Deno.test("pool options: validated, listed in --help, usable live and offline", 
     [["--interfaces", "lo", "--workers", "2"], /add --worker-pool/],
   ];
   for (const [args, pattern] of cases) {
-    const r = await run(...args);
+    const r = await runCli(...args);
     assert.equal(r.code, 2, args.join(" "));
     const lines = r.stderr.trim().split("\n");
     assert.equal(lines.length, 1, r.stderr);
     assert.match(lines[0], pattern);
   }
-  const missing = await run("--read", "/nonexistent.pcap", "--worker-pool");
+  const missing = await runCli("--read", "/nonexistent.pcap", "--worker-pool");
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /^btblocker: cannot read \/nonexistent.pcap/);
 });

@@ -15,9 +15,10 @@
 import assert from "node:assert/strict";
 import { Analyzer, Verdict } from "../dpi/analyzer.ts";
 import type { EngineConfig } from "../dpi/config.ts";
-import { NextResult, PcapHandle } from "../ffi/libpcap.ts";
+import { NextResult, PcapError, PcapHandle } from "../ffi/libpcap.ts";
 import { WorkerPool } from "../workers/pool.ts";
 import { EventLoopYield } from "../live/capture.ts";
+import { captureDetections } from "./helpers/capture_detections.ts";
 import { compareDetections, type FlowEvent, flowEvent } from "./helpers/detection_diff.ts";
 
 const root = new URL("../", import.meta.url).pathname;
@@ -53,27 +54,12 @@ function openable(path: string): PcapHandle | null {
 }
 
 function inline(path: string): FlowEvent[] {
-  const h = openable(path);
-  if (h === null) return [];
-  const a = new Analyzer(ENGINE);
-  const out: FlowEvent[] = [];
   try {
-    const linkType = h.linkType;
-    while (h.next() === NextResult.PACKET) {
-      const v = a.analyze(
-        linkType,
-        h.data,
-        h.dataOffset,
-        h.capturedLength,
-        h.wireLength,
-        h.timestamp,
-      );
-      if (v === Verdict.DETECTION) out.push(flowEvent(a.detection.toEvent()));
-    }
-  } finally {
-    h.close();
+    return captureDetections(path, new Analyzer(ENGINE)).map(flowEvent);
+  } catch (e) {
+    if (e instanceof PcapError) return []; // unreadable, as in openable
+    throw e;
   }
-  return out;
 }
 
 async function pooled(paths: string[], workers: number): Promise<FlowEvent[][]> {

@@ -10,6 +10,8 @@
 
 import { Analyzer, Verdict } from "../dpi/analyzer.ts";
 import {
+  addTotals,
+  emptyTotals,
   type FromWorker,
   type InitMessage,
   type ToWorker,
@@ -104,41 +106,20 @@ function analyzerFor(iface: number): Analyzer {
 }
 
 function totals(): WorkerTotals {
-  const t: WorkerTotals = {
-    packets: countedPackets,
-    bytes: countedBytes,
-    decoded: 0,
-    notIp: 0,
-    otherTransport: 0,
-    fragments: 0,
-    malformed: 0,
-    unsupportedLink: 0,
-    inspected: 0,
-    detections: [],
-    flowsCreated: 0,
-    flowsExpired: 0,
-    flowsEvicted: 0,
-    flowsActive: 0,
-    endpointsLearned: 0,
-  };
+  const t = emptyTotals();
+  t.packets = countedPackets;
+  t.bytes = countedBytes;
   for (const a of analyzers) {
     if (a === undefined) continue;
-    const s = a.stats;
-    t.packets += s.packets;
-    t.bytes += s.bytes;
-    t.decoded += s.decoded;
-    t.notIp += s.notIp;
-    t.otherTransport += s.otherTransport;
-    t.fragments += s.fragments;
-    t.malformed += s.malformed;
-    t.unsupportedLink += s.unsupportedLink;
-    t.inspected += s.inspected;
-    s.detections.forEach((n, r) => t.detections[r] = (t.detections[r] ?? 0) + n);
-    t.flowsCreated += a.flows.flowsCreated;
-    t.flowsExpired += a.flows.flowsExpired;
-    t.flowsEvicted += a.flows.flowsEvicted;
-    t.flowsActive += a.flows.size;
-    t.endpointsLearned += a.memory.learned;
+    const f = a.flows;
+    addTotals(t, {
+      ...a.stats,
+      flowsCreated: f.flowsCreated,
+      flowsExpired: f.flowsExpired,
+      flowsEvicted: f.flowsEvicted,
+      flowsActive: f.size,
+      endpointsLearned: a.memory.learned,
+    });
   }
   return t;
 }

@@ -34,10 +34,16 @@ import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from "../dpi/config.ts";
 import { Detection } from "../dpi/detection.ts";
 import { Decoded } from "../dpi/decode.ts";
 import { FlowHasher } from "../dpi/flow_hash.ts";
-import { REASON_COUNT } from "../dpi/reason.ts";
 import type { PacketSink } from "../live/capture.ts";
 import type { VerdictHandler } from "../live/inline.ts";
-import { type FromWorker, readVerdicts, type ToWorker, type WorkerTotals } from "./protocol.ts";
+import {
+  addTotals,
+  emptyTotals,
+  type FromWorker,
+  readVerdicts,
+  type ToWorker,
+  type WorkerTotals,
+} from "./protocol.ts";
 import { maxSlabPacketBytes, PacketCopier, Slab, SLAB_BYTES } from "./slab.ts";
 
 /** Ring slabs per worker. */
@@ -620,44 +626,6 @@ export class WorkerPool implements PacketSink {
     this.#failure = null;
     throw e;
   }
-}
-
-function emptyTotals(): WorkerTotals {
-  return {
-    packets: 0,
-    bytes: 0,
-    decoded: 0,
-    notIp: 0,
-    otherTransport: 0,
-    fragments: 0,
-    malformed: 0,
-    unsupportedLink: 0,
-    inspected: 0,
-    detections: new Array(REASON_COUNT).fill(0),
-    flowsCreated: 0,
-    flowsExpired: 0,
-    flowsEvicted: 0,
-    flowsActive: 0,
-    endpointsLearned: 0,
-  };
-}
-
-function addTotals(into: WorkerTotals, t: WorkerTotals): void {
-  into.packets += t.packets;
-  into.bytes += t.bytes;
-  into.decoded += t.decoded;
-  into.notIp += t.notIp;
-  into.otherTransport += t.otherTransport;
-  into.fragments += t.fragments;
-  into.malformed += t.malformed;
-  into.unsupportedLink += t.unsupportedLink;
-  into.inspected += t.inspected;
-  t.detections.forEach((n, r) => into.detections[r] = (into.detections[r] ?? 0) + (n ?? 0));
-  into.flowsCreated += t.flowsCreated;
-  into.flowsExpired += t.flowsExpired;
-  into.flowsEvicted += t.flowsEvicted;
-  into.flowsActive += t.flowsActive;
-  into.endpointsLearned += t.endpointsLearned;
 }
 
 function sum(a: Float64Array): number {

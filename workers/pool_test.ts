@@ -8,16 +8,10 @@ import { Analyzer, Verdict } from "../dpi/analyzer.ts";
 import { LinkType } from "../dpi/decode.ts";
 import type { DetectionEvent } from "../dpi/detection.ts";
 import { FlowHasher } from "../dpi/flow_hash.ts";
-import { concat, frame, randomBytes } from "../tests/helpers/packets.ts";
+import { frame, peerWireHandshake, randomBytes } from "../tests/helpers/packets.ts";
 import { type WorkerCrash, WorkerPool, type WorkerPoolOptions } from "./pool.ts";
 
-const handshake = concat(
-  [19],
-  "BitTorrent protocol",
-  new Uint8Array(8),
-  randomBytes(20, 4),
-  "-qB4250-abcdefghijkl",
-);
+const handshake = peerWireHandshake(randomBytes(20, 4), "-qB4250-abcdefghijkl");
 
 interface Packet {
   bytes: Uint8Array;

@@ -12,6 +12,7 @@
 
 import type { EngineConfig } from "../dpi/config.ts";
 import { type Detection, DETECTION_RECORD_MAX_BYTES } from "../dpi/detection.ts";
+import { REASON_COUNT } from "../dpi/reason.ts";
 
 /** Settings of one inspector worker, sent once after it starts. */
 export interface InitMessage {
@@ -107,6 +108,53 @@ export interface WorkerTotals {
   flowsActive: number;
   /** Endpoints learned. */
   endpointsLearned: number;
+}
+
+/** Zeroed {@linkcode WorkerTotals} (one zero detection count per reason), to add to. */
+export function emptyTotals(): WorkerTotals {
+  return {
+    packets: 0,
+    bytes: 0,
+    decoded: 0,
+    notIp: 0,
+    otherTransport: 0,
+    fragments: 0,
+    malformed: 0,
+    unsupportedLink: 0,
+    inspected: 0,
+    detections: new Array(REASON_COUNT).fill(0),
+    flowsCreated: 0,
+    flowsExpired: 0,
+    flowsEvicted: 0,
+    flowsActive: 0,
+    endpointsLearned: 0,
+  };
+}
+
+/**
+ * Adds counters to `into`: another worker's totals, or one analyzer's (whose detection
+ * counts may be any array-like, such as its `Float64Array`).
+ */
+export function addTotals(
+  into: WorkerTotals,
+  t: Readonly<Omit<WorkerTotals, "detections">> & { readonly detections: ArrayLike<number> },
+): void {
+  into.packets += t.packets;
+  into.bytes += t.bytes;
+  into.decoded += t.decoded;
+  into.notIp += t.notIp;
+  into.otherTransport += t.otherTransport;
+  into.fragments += t.fragments;
+  into.malformed += t.malformed;
+  into.unsupportedLink += t.unsupportedLink;
+  into.inspected += t.inspected;
+  const d = t.detections;
+  for (let r = 0; r < d.length; r++) into.detections[r] = (into.detections[r] ?? 0) + (d[r] ?? 0);
+  into.flowsCreated += t.flowsCreated;
+  into.flowsExpired += t.flowsExpired;
+  into.flowsEvicted += t.flowsEvicted;
+  into.flowsActive += t.flowsActive;
+  into.endpointsLearned += t.endpointsLearned;
 }
 
 /** The answer to a {@linkcode TotalsRequest}. */

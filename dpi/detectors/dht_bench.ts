@@ -1,19 +1,10 @@
 import { DhtDetector } from "./dht.ts";
-import { engineConfig } from "../config.ts";
-import { Inspection } from "../detector.ts";
-import { EndpointMemory } from "../endpoint_memory.ts";
-import { FlowTable } from "../flow_table.ts";
-import { Packet } from "../packet.ts";
+import type { Inspection } from "../detector.ts";
+import { standaloneInspection } from "../../tests/helpers/inspection.ts";
 import { concat, randomBytes } from "../../tests/helpers/packets.ts";
 
-const config = engineConfig({ maxFlows: 1024 });
-const x = new Inspection(
-  new Packet(),
-  new FlowTable(config.maxFlows, config.flowIdleTimeout),
-  new EndpointMemory(config.maxEndpoints, config.endpointTtl, new Uint8Array(65536)),
-  config,
-);
-const detector = new DhtDetector(config.maxFlows);
+const x = standaloneInspection();
+const detector = new DhtDetector(x.config.maxFlows);
 
 const id = randomBytes(20, 1);
 const getPeers = concat(

@@ -1,18 +1,9 @@
 import { LsdDetector } from "./lsd.ts";
-import { engineConfig } from "../config.ts";
-import { Inspection } from "../detector.ts";
-import { EndpointMemory } from "../endpoint_memory.ts";
-import { FlowTable } from "../flow_table.ts";
-import { Packet } from "../packet.ts";
+import type { Inspection } from "../detector.ts";
+import { standaloneInspection } from "../../tests/helpers/inspection.ts";
 import { bytesOf, randomBytes } from "../../tests/helpers/packets.ts";
 
-const config = engineConfig({ maxFlows: 1024 });
-const x = new Inspection(
-  new Packet(),
-  new FlowTable(config.maxFlows, config.flowIdleTimeout),
-  new EndpointMemory(config.maxEndpoints, config.endpointTtl, new Uint8Array(65536)),
-  config,
-);
+const x = standaloneInspection();
 x.packet.dstPort = 6771;
 const detector = new LsdDetector();
 

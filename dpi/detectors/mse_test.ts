@@ -3,7 +3,7 @@ import { Analyzer, Verdict } from "../analyzer.ts";
 import { distinctBytes } from "../bytes.ts";
 import { LinkType } from "../decode.ts";
 import type { DetectionEvent } from "../detection.ts";
-import { NextResult, PcapHandle } from "../../ffi/libpcap.ts";
+import { captureDetections } from "../../tests/helpers/capture_detections.ts";
 import { concat, converse, frame, randomBytes, type Step } from "../../tests/helpers/packets.ts";
 import { looksRandom, minDistinctRandom, MseDetector, startsWithSmallInteger } from "./mse.ts";
 import { OtherProtocolsDetector } from "./other_protocols.ts";
@@ -200,20 +200,7 @@ Deno.test("real encrypted clients (libtorrent, Transmission, aria2) are detected
     new OtherProtocolsDetector(),
     new MseDetector(256),
   ]);
-  const h = PcapHandle.openOffline(FIXTURE.pathname);
-  const detections: DetectionEvent[] = [];
-  while (h.next() === NextResult.PACKET) {
-    const v = analyzer.analyze(
-      h.linkType,
-      h.data,
-      h.dataOffset,
-      h.capturedLength,
-      h.wireLength,
-      h.timestamp,
-    );
-    if (v === Verdict.DETECTION) detections.push(analyzer.detection.toEvent());
-  }
-  h.close();
+  const detections = captureDetections(FIXTURE.pathname, analyzer);
   assert.equal(detections.length, 5);
   for (const d of detections) {
     assert.equal(d.reason, "mse");

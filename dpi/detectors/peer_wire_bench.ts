@@ -1,11 +1,8 @@
 import { Analyzer } from "../analyzer.ts";
-import { engineConfig } from "../config.ts";
 import { decodePacket, LinkType } from "../decode.ts";
-import { Inspection } from "../detector.ts";
-import { EndpointMemory } from "../endpoint_memory.ts";
-import { FlowTable } from "../flow_table.ts";
-import { Packet } from "../packet.ts";
+import type { Inspection } from "../detector.ts";
 import { PeerWireDetector } from "./peer_wire.ts";
+import { standaloneInspection } from "../../tests/helpers/inspection.ts";
 import { concat, converse, frame, randomBytes } from "../../tests/helpers/packets.ts";
 
 const a = { ip: "192.168.1.3", port: 52915 };
@@ -35,11 +32,8 @@ const pex = concat(be32(2 + pexDict.length), [20, 1], pexDict);
 
 /** A reusable inspection context holding one decoded segment from `a` to `b`. */
 function inspection(payload: Uint8Array): Inspection {
-  const config = engineConfig({ maxFlows: 1024 });
-  const packet = new Packet();
-  const flows = new FlowTable(config.maxFlows, config.flowIdleTimeout);
-  const memory = new EndpointMemory(config.maxEndpoints, config.endpointTtl, new Uint8Array(65536));
-  const x = new Inspection(packet, flows, memory, config);
+  const x = standaloneInspection();
+  const { packet, flows } = x;
   const f = frame({ l4: 6, src: a, dst: b, payload, seq: 1000, ack: 1 });
   decodePacket(LinkType.ETHERNET, f, 0, f.length, packet);
   x.slot = flows.lookup(packet, 0);

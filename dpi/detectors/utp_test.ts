@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { UtpDetector, utpPacketType, UtpType } from "./utp.ts";
-import { Analyzer, Verdict } from "../analyzer.ts";
-import { NextResult, PcapHandle } from "../../ffi/libpcap.ts";
+import { Analyzer } from "../analyzer.ts";
+import { captureDetections } from "../../tests/helpers/capture_detections.ts";
 import {
   concat,
   type Conversation,
@@ -436,24 +436,12 @@ Deno.test("random UDP both ways, even starting like a uTP DATA header, is not uT
 Deno.test("libtorrent's uTP on loopback (IPv4 and IPv6 capture) is detected at packet 3", () => {
   const url = new URL("../../tests/fixtures/utp_libtorrent_loopback.pcap", import.meta.url);
   const analyzer = new Analyzer({ maxFlows: 1024 }, [new UtpDetector(1024)]);
-  const h = PcapHandle.openOffline(url.pathname);
   const found: string[] = [];
-  while (h.next() === NextResult.PACKET) {
-    const v = analyzer.analyze(
-      h.linkType,
-      h.data,
-      h.dataOffset,
-      h.capturedLength,
-      h.wireLength,
-      h.timestamp,
-    );
-    if (v !== Verdict.DETECTION) continue;
-    const e = analyzer.detection.toEvent();
+  for (const e of captureDetections(url.pathname, analyzer)) {
     assert.equal(e.reason, "utp");
     assert.equal(e.flow_packet, 3);
     assert.deepEqual(e.evidence, { bidirectional: true, src_answered: true, dest_answered: true });
     found.push(e.src_ip);
   }
-  h.close();
   assert.deepEqual(found, ["127.0.0.1", "::1"]);
 });

@@ -11,16 +11,10 @@
  * @module
  */
 
-import {
-  bootTimeNs,
-  closeFd,
-  cString,
-  libbpf,
-  removeDirectory,
-  removeFile,
-} from "../../ffi/libbpf.ts";
-import { run, TestNet } from "../../ffi/xdp_testnet.ts";
+import { bootTimeNs, closeFd, cString, libbpf } from "../../ffi/libbpf.ts";
+import { removePins, run, TestNet } from "../../ffi/xdp_testnet.ts";
 import type { DetectionRecord } from "../../live/detection_log.ts";
+import { Child, runCommand, waitFor } from "./process.ts";
 
 export { TestNet };
 
@@ -55,142 +49,6 @@ export const SCRATCH = "/tmp/live-tests";
 
 /** The local side of the test network: the client's networks. */
 export const LOCAL_NETS = "10.77.1.0/24,fd77:1::/64";
-
-const decoder = new TextDecoder();
-
-/** Polls `probe` every `intervalMs` until it returns a value other than undefined. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 5000,
-  intervalMs = 20,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
-/** Environment for child processes: nothing of the caller's btblocker settings leaks in. */
-function childEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = { NO_COLOR: "1" };
-  for (const name of ["PATH", "HOME", "DENO_DIR", "TMPDIR"]) {
-    const v = Deno.env.get(name);
-    if (v !== undefined) env[name] = v;
-  }
-  return { ...env, ...extra };
-}
-
-/** A child process whose output is collected line by line. */
-export class Child {
-  /** Collected stdout and stderr lines, in arrival order. */
-  readonly lines: string[] = [];
-  readonly #process: Deno.ChildProcess;
-  readonly #readers: Promise<void>[];
-  #status: Deno.CommandStatus | null = null;
-  readonly #done: Promise<Deno.CommandStatus>;
-
-  /**
-   * Starts `args[0]` with `args.slice(1)`.
-   *
-   * @param env variables added to a minimal environment
-   */
-  constructor(args: string[], env: Record<string, string> = {}) {
-    this.#process = new Deno.Command(args[0], {
-      args: args.slice(1),
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      clearEnv: true,
-      env: childEnv(env),
-    }).spawn();
-    this.#readers = [this.#process.stdout, this.#process.stderr].map((s) => this.#collect(s));
-    this.#done = this.#process.status.then((s) => this.#status = s);
-  }
-
-  async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
-    let pending = "";
-    for await (const chunk of stream) {
-      pending += decoder.decode(chunk, { stream: true });
-      const parts = pending.split("\n");
-      pending = parts.pop()!;
-      this.lines.push(...parts);
-    }
-    if (pending !== "") this.lines.push(pending);
-  }
-
-  /** The process id. */
-  get pid(): number {
-    return this.#process.pid;
-  }
-
-  /** The exit status once the process ended, else null. */
-  get status(): Deno.CommandStatus | null {
-    return this.#status;
-  }
-
-  /** All output so far. */
-  get output(): string {
-    return this.lines.join("\n");
-  }
-
-  /** Waits for an output line matching `pattern`; fails early when the process exits. */
-  waitForLine(pattern: RegExp, timeoutMs = 5000): Promise<string> {
-    return waitFor(`output line ${pattern} (output so far:\n${this.output})`, () => {
-      const line = this.lines.find((l) => pattern.test(l));
-      if (line !== undefined) return line;
-      if (this.#status !== null) {
-        throw new Error(`process exited (${this.#status.code}) before ${pattern}:\n${this.output}`);
-      }
-      return undefined;
-    }, timeoutMs);
-  }
-
-  /** Sends a signal (ignored when the process has already exited). */
-  signal(signal: Deno.Signal): void {
-    if (this.#status !== null) return;
-    try {
-      this.#process.kill(signal);
-    } catch (e) {
-      if (!(e instanceof TypeError)) throw e; // already exited
-    }
-  }
-
-  /**
-   * Waits for the process to exit (sending `signal` first, when given) and for its output;
-   * kills it after `timeoutMs`.
-   */
-  async stop(signal?: Deno.Signal, timeoutMs = 10000): Promise<Deno.CommandStatus> {
-    if (signal !== undefined) this.signal(signal);
-    const timer = setTimeout(() => this.signal("SIGKILL"), timeoutMs);
-    try {
-      const status = await this.#done;
-      await Promise.all(this.#readers);
-      return status;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
-
-/** Runs a command to completion with a minimal environment; returns its code and output. */
-export async function runCommand(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(args[0], {
-    args: args.slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    clearEnv: true,
-    env: childEnv(env),
-  }).output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
 
 /** One line of btblocker's detection log. */
 export type { DetectionRecord };
@@ -302,7 +160,7 @@ export class Btblocker extends Child {
 
   /** @internal */
   constructor(args: string[], env: Record<string, string>, detectionLog: string) {
-    super(args, env);
+    super(args, { name: "btblocker", env });
     this.detectionLog = detectionLog;
   }
 
@@ -465,20 +323,9 @@ export class LiveLab {
 
   /** Starts a BitTorrent (or other) server in namespace `ns`; waits until it listens. */
   async serve(ns: string, proto: string, host: string, port: number): Promise<Child> {
-    const child = new Child([
-      ...LiveLab.nsenter(ns),
-      Deno.execPath(),
-      "run",
-      "--allow-net",
-      ENDPOINT,
-      "serve",
-      "--proto",
-      proto,
-      "--host",
-      host,
-      "--port",
-      String(port),
-    ]);
+    const child = new Child(endpoint(ns, "serve", proto, host, port), {
+      name: `${proto} server in ${ns}`,
+    });
     this.#children.push(child);
     await child.waitForLine(/"ready":true/, 10000);
     return child;
@@ -510,18 +357,7 @@ export class LiveLab {
     options: { bind?: string; timeoutMs?: number } = {},
   ): Promise<{ ok: boolean; stage?: string; error?: string }> {
     const r = await runCommand([
-      ...LiveLab.nsenter(ns),
-      Deno.execPath(),
-      "run",
-      "--allow-net",
-      ENDPOINT,
-      "connect",
-      "--proto",
-      proto,
-      "--host",
-      host,
-      "--port",
-      String(port),
+      ...endpoint(ns, "connect", proto, host, port),
       "--timeout",
       String(options.timeoutMs ?? 3000),
       ...(options.bind !== undefined ? ["--bind", options.bind] : []),
@@ -563,10 +399,36 @@ export class LiveLab {
   }
 }
 
-/** Removes the pins of a btblocker run (through libc: bpffs paths are outside Deno's reach). */
-export function removePins(dir: string): void {
-  for (const name of ["ban_v4", "ban_v6", "stats", "ban_v4_new", "ban_v6_new", "stats_new"]) {
-    removeFile(`${dir}/${name}`);
+/** The command line of the {@linkcode ENDPOINT} program in namespace `ns`. */
+function endpoint(
+  ns: string,
+  verb: "serve" | "connect",
+  proto: string,
+  host: string,
+  port: number,
+): string[] {
+  return [
+    ...LiveLab.nsenter(ns),
+    Deno.execPath(),
+    "run",
+    "--allow-net",
+    ENDPOINT,
+    verb,
+    "--proto",
+    proto,
+    "--host",
+    host,
+    "--port",
+    String(port),
+  ];
+}
+
+/** Runs `fn` with a fresh lab, always closing it. */
+export async function withLab(fn: (lab: LiveLab) => Promise<void>): Promise<void> {
+  const lab = await LiveLab.create();
+  try {
+    await fn(lab);
+  } finally {
+    await lab.close();
   }
-  removeDirectory(dir);
 }

@@ -48,7 +48,7 @@ export function bytesOf(payload: Uint8Array | string | undefined): Uint8Array {
 }
 
 /** Concatenates byte arrays and strings. */
-export function concat(...parts: (Uint8Array | string | number[])[]): Uint8Array {
+export function concat(...parts: (Uint8Array | string | number[])[]): Uint8Array<ArrayBuffer> {
   const arrays = parts.map((p) => Array.isArray(p) ? Uint8Array.from(p) : bytesOf(p));
   const out = new Uint8Array(arrays.reduce((n, a) => n + a.length, 0));
   let off = 0;
@@ -57,6 +57,11 @@ export function concat(...parts: (Uint8Array | string | number[])[]): Uint8Array
     off += a.length;
   }
   return out;
+}
+
+/** A peer wire handshake (BEP 3) with no reserved bits set, for `infoHash` and `peerId`. */
+export function peerWireHandshake(infoHash: Uint8Array, peerId: string): Uint8Array {
+  return concat([19], "BitTorrent protocol", new Uint8Array(8), infoHash, peerId);
 }
 
 /** Deterministic pseudo-random bytes (xorshift), for payloads that must look encrypted. */

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { withBindMounts } from "../helpers/process.ts";
 import { type Lab, LAB_DIR } from "./lab.ts";
 import { mustRun, runCommand } from "./proc.ts";
 import { ADDR } from "./topology.ts";
@@ -131,16 +132,7 @@ export class Services {
     await Deno.writeTextFile(`${d}/shadow`, shadow, { mode: 0o600 });
     const ns = this.#lab.net.ns.services;
     this.#lab.spawn("dropbear", ns, [
-      "unshare",
-      "--mount",
-      "--propagation",
-      "private",
-      "sh",
-      "-c",
-      'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/shadow && shift 2 && exec "$@"',
-      "sh",
-      `${d}/passwd`,
-      `${d}/shadow`,
+      ...withBindMounts([[`${d}/passwd`, "/etc/passwd"], [`${d}/shadow`, "/etc/shadow"]]),
       "dropbear",
       "-F",
       "-E",
@@ -196,7 +188,7 @@ export class Services {
         [ok, detail] = [false, (e as Error).message];
       }
       const seconds = (performance.now() - t0) / 1000;
-      if (dump !== null) await dump.stop("SIGINT");
+      if (dump !== null) await dump.stop("SIGINT", 5000);
       results.push({ name, ok, detail, seconds, capture });
     }
     return results;

@@ -29,10 +29,10 @@ import {
   transmission,
 } from "./clients.ts";
 import { Btblocker, type DetectionRecord, type PinnedBan } from "./btblocker.ts";
-import { MAIN } from "../helpers/live_lab.ts";
+import { runCli } from "../helpers/cli.ts";
 import { type EverydayResult, Services } from "./everyday.ts";
 import { Lab, type TrackerKind } from "./lab.ts";
-import { delay, type Proc, runCommand, waitFor } from "./proc.ts";
+import { delay, type Proc, waitFor } from "./proc.ts";
 import { isComplete } from "./torrent.ts";
 import { ADDR } from "./topology.ts";
 
@@ -452,18 +452,7 @@ async function startSwarm(
 
 /** Detections in a capture by reason, as btblocker's offline mode reports them. */
 export async function offlineDetections(path: string): Promise<Record<string, number>> {
-  const r = await runCommand([
-    Deno.execPath(),
-    "run",
-    "--allow-ffi",
-    "--allow-read",
-    "--allow-env",
-    MAIN,
-    "--read",
-    path,
-    "--format",
-    "jsonl",
-  ]);
+  const r = await runCli("--read", path, "--format", "jsonl");
   if (r.code !== 0) throw new Error(`btblocker --read ${path}: ${r.stderr.trim()}`);
   const counts: Record<string, number> = {};
   for (const line of r.stdout.split("\n")) {

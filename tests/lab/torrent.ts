@@ -7,6 +7,8 @@
  * @module
  */
 
+import { concat } from "../helpers/packets.ts";
+
 /** A bencoded value. */
 export type BValue = number | string | Uint8Array | BValue[] | { [key: string]: BValue };
 
@@ -36,13 +38,7 @@ export function bencode(value: BValue): Uint8Array<ArrayBuffer> {
     }
   };
   put(value);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concat(...parts);
 }
 
 /** A decoded value: strings stay bytes, dictionaries become Maps keyed by latin-1 text. */

@@ -14,6 +14,7 @@
 
 import { parseArgs } from "node:util";
 import { parseAddress } from "../../dpi/address.ts";
+import { concat } from "../helpers/packets.ts";
 import { bencode, type BValue, hex } from "./torrent.ts";
 
 interface Peer {
@@ -63,16 +64,6 @@ function compact(ip: string, port: number): Uint8Array {
   return Uint8Array.from([...bytes, port >> 8, port & 255]);
 }
 
-function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
 /** The tracker's swarms: info-hash (hex) → peers by `ip|port`. */
 export class Swarms {
   readonly #swarms = new Map<string, Map<string, Peer>>();
@@ -119,8 +110,8 @@ export class Swarms {
       interval: 30,
       complete,
       incomplete: others.length - complete,
-      peers: concat(others.filter((p) => !p.ip.includes(":")).map((p) => compact(p.ip, p.port))),
-      peers6: concat(others.filter((p) => p.ip.includes(":")).map((p) => compact(p.ip, p.port))),
+      peers: concat(...others.filter((p) => !p.ip.includes(":")).map((p) => compact(p.ip, p.port))),
+      peers6: concat(...others.filter((p) => p.ip.includes(":")).map((p) => compact(p.ip, p.port))),
     });
   }
 }
@@ -133,7 +124,7 @@ function bencodeLatin1(value: { files: Record<string, BValue> }): Uint8Array<Arr
     parts.push(new TextEncoder().encode(`${raw.length}:`), raw, bencode(value.files[k]));
   }
   parts.push(new TextEncoder().encode("ee"));
-  return concat(parts);
+  return concat(...parts);
 }
 
 /** Splits `ADDR:PORT` / `[ADDR]:PORT`. */
