@@ -639,6 +639,12 @@ function parseLive(values: Values, l: LiveConfig): void {
     if (text("detection-log") === "") throw new UsageError("--detection-log needs a file name");
     l.detectionLog = text("detection-log")!;
   }
+  if (text("report-rate") !== undefined) {
+    l.reportRate = integer("--report-rate", text("report-rate")!, 1, 1_000_000);
+  }
+  if (text("report-rate") !== undefined) {
+    l.reportRate = integer("--report-rate", text("report-rate")!, 1, 1_000_000);
+  }
   if (text("stats-interval") !== undefined) {
     l.statsInterval = duration("--stats-interval", text("stats-interval")!);
   }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { parseCommandLine } from "../cli/args.ts";
 import { LinkType } from "../dpi/decode.ts";
 import { runCli } from "./helpers/cli.ts";
 import { frame, peerWireHandshake } from "./helpers/packets.ts";
@@ -51,12 +52,20 @@ Deno.test("usage errors: one line, exit status 2", async () => {
     [["--read", "x.pcap", "--flow-timeout", "soon"], /--flow-timeout must be a duration/],
     [["--read", "x.pcap", "--not-bt-ports", "80,99999"], /--not-bt-ports/],
     [["stray"], /unexpected argument "stray"/],
+    [["--interfaces", "btb-none0", "--report-rate", "0"], /--report-rate must be a whole number/],
   ];
   for (const [args, pattern] of cases) {
     const r = await runCli(...args);
     assert.equal(r.code, 2, args.join(" "));
     assertOneLineError(r.stderr, pattern);
   }
+});
+
+Deno.test("--report-rate sets the live report rate", () => {
+  const live = (...args: string[]) =>
+    parseCommandLine(["--interfaces", "eth0", ...args], () => undefined).live;
+  assert.equal(live("--report-rate", "5").reportRate, 5);
+  assert.equal(live().reportRate, 20);
 });
 
 Deno.test("runtime errors: missing, unreadable-format and unsupported captures exit 1", async () => {
