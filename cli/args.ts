@@ -642,9 +642,6 @@ function parseLive(values: Values, l: LiveConfig): void {
   if (text("report-rate") !== undefined) {
     l.reportRate = integer("--report-rate", text("report-rate")!, 1, 1_000_000);
   }
-  if (text("report-rate") !== undefined) {
-    l.reportRate = integer("--report-rate", text("report-rate")!, 1, 1_000_000);
-  }
   if (text("stats-interval") !== undefined) {
     l.statsInterval = duration("--stats-interval", text("stats-interval")!);
   }
