@@ -157,7 +157,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     multiple: true,
     section: "Blocking",
     help: "Never ban these ranges (repeatable, or comma-separated). Loopback, multicast, " +
-      "broadcast and the host's own addresses are never banned.",
+      "broadcast, the host's own addresses and its gateways are never banned.",
   },
   {
     name: "monitor-only",

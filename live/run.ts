@@ -22,7 +22,9 @@ import { DetectionLog, type DetectionRecord, toHex } from "./detection_log.ts";
 import { type Enforcer, NoEnforcer } from "./enforcer.ts";
 import { InlineInspector } from "./inline.ts";
 import { closeLogging, configureLogging, log } from "./log.ts";
-import { NetworkList, parseCidr } from "./networks.ts";
+import { type Cidr, formatCidr, NetworkList, parseCidr } from "./networks.ts";
+import { ipv4Gateways, ipv6Gateways } from "./gateways.ts";
+import { readKernelFile } from "../ffi/procfs.ts";
 import { NftablesEnforcer } from "./nftables.ts";
 import { missingCapabilities, privilegeHint } from "./privileges.ts";
 import { resolveWorkerCount, WorkerPool } from "../workers/pool.ts";
@@ -94,6 +96,7 @@ class LiveRun {
     const missing = missingCapabilities(live.monitorOnly ? "none" : live.enforcer);
     if (missing.length > 0) throw new RuntimeError(privilegeHint(missing));
     const hostAddresses = hostNetworks();
+    const gateways = routeGateways();
     this.#captures = openCaptures(live.interfaces, {
       snaplen: live.snaplen,
       bufferSize: live.bufferSize,
@@ -108,13 +111,18 @@ class LiveRun {
       this.#enforcer = await this.#openEnforcer();
       this.#bans = new BanManager(this.#enforcer, {
         localNetworks: live.localNetworks.with(hostAddresses.ranges),
-        allow: live.allow,
+        allow: live.allow.with(gateways),
         hostAddresses,
         scope: live.banScope,
         monitorOnly: live.monitorOnly,
         duration: live.banDuration,
         maxBans: live.maxBans,
       });
+      if (gateways.length > 0) {
+        logBans.info("never banned: the gateways of the routing table, {gateways}", {
+          gateways: gateways.map((g) => formatCidr(g).replace(/\/\d+$/, "")).join(", "),
+        });
+      }
       const restored = this.#bans.restore();
       if (restored > 0) {
         logBans.info("restored {count} bans from the previous run", { count: restored });
@@ -594,6 +602,31 @@ function hostNetworks(): NetworkList {
     if (typeof r !== "string") ranges.push(r);
   }
   return new NetworkList(ranges);
+}
+
+/**
+ * The next hops of the host's routes (never banned); a routing table that cannot be read is a
+ * warning, not a failure.
+ */
+function routeGateways(): Cidr[] {
+  const gateways: Cidr[] = [];
+  for (
+    const [path, parse] of [
+      ["/proc/net/route", ipv4Gateways],
+      ["/proc/net/ipv6_route", ipv6Gateways],
+    ] as const
+  ) {
+    try {
+      gateways.push(...parse(readKernelFile(path)));
+    } catch (e) {
+      logBans.warn(
+        "cannot read the routing table {path}: {error}; its gateways are not " +
+          "protected from bans (use --allow)",
+        { path, error: (e as Error).message },
+      );
+    }
+  }
+  return gateways;
 }
 
 function formatBytes(n: number): string {

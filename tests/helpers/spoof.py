@@ -3,12 +3,15 @@
 
 An off-path attacker can forge any source address but never sees the answers. This sends, from
 each forged source, what such an attacker would send to get that address banned: DHT queries
-(which a local DHT node answers), unsolicited DHT responses with guessed transaction ids, and
-uTP SYN, DATA and STATE packets with guessed connection ids and acknowledgement numbers (which a
-local uTP endpoint answers as well).
+(which a local DHT node answers), unsolicited DHT responses with guessed transaction ids, uTP
+SYN, DATA and STATE packets with guessed connection ids and acknowledgement numbers (which a
+local uTP endpoint answers as well), UDP tracker connect requests and forged connect and announce
+responses with guessed transaction ids, and TCP SYNs carrying a peer wire handshake (a local
+listener answers with a SYN-ACK the forged source never sees).
 
     spoof.py --target 10.77.1.2 --target fd77:1::2 --source 10.77.2.3 --source 10.77.2.100 ...
-             [--dht-port 6881] [--utp-port 6882] [--rounds 20]
+             [--dht-port 6881] [--utp-port 6882] [--tracker-port 6969] [--tcp-port 6881]
+             [--rounds 20] [--interval 0.0005]
 
 Prints one JSON line with the number of packets sent.
 """
@@ -19,7 +22,7 @@ import random
 import struct
 import time
 
-from scapy.all import IP, UDP, IPv6, Raw, conf, send  # noqa: E402
+from scapy.all import IP, TCP, UDP, IPv6, Raw, conf, send  # noqa: E402
 
 conf.verb = 0
 
@@ -46,6 +49,17 @@ def utp(kind: int, conn: int, seq: int, ack: int, payload: bytes = b"") -> bytes
                        seq & 0xFFFF, ack & 0xFFFF) + payload
 
 
+TRACKER_PROTOCOL_ID = 0x41727101980
+
+
+def tracker_packets(tid: int) -> list:
+    connect = struct.pack(">QII", TRACKER_PROTOCOL_ID, 0, tid)
+    connect_response = struct.pack(">IIQ", 0, random.getrandbits(32), random.getrandbits(64))
+    peers = b"".join(struct.pack(">IH", random.getrandbits(32), 6881) for _ in range(5))
+    announce_response = struct.pack(">IIIII", 1, random.getrandbits(32), 1800, 3, 2) + peers
+    return [connect, connect_response, announce_response]
+
+
 HANDSHAKE = (b"\x13BitTorrent protocol" + bytes(8) + bytes(range(20)) +
              b"-UT3600-spoofer00000")
 
@@ -56,7 +70,10 @@ def main() -> None:
     parser.add_argument("--source", action="append", required=True)
     parser.add_argument("--dht-port", type=int, default=6881)
     parser.add_argument("--utp-port", type=int, default=6882)
+    parser.add_argument("--tracker-port", type=int, default=6969)
+    parser.add_argument("--tcp-port", type=int, default=6881)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--interval", type=float, default=0.0005)
     args = parser.parse_args()
 
     packets = []
@@ -81,7 +98,13 @@ def main() -> None:
                                 utp(2, conn + 1, seq + 2, guess + 1),
                                 utp(0, conn + 1, seq + 2, guess + 2, HANDSHAKE)):
                     packets.append(ip / UDP(sport=uport, dport=args.utp_port) / Raw(payload))
-    send(packets, inter=0.0005)
+                tport = random.randint(1024, 65535)
+                for payload in tracker_packets(random.getrandbits(32)):
+                    packets.append(ip / UDP(sport=tport, dport=args.tracker_port) / Raw(payload))
+                syn = TCP(sport=random.randint(1024, 65535), dport=args.tcp_port, flags="S",
+                          seq=random.getrandbits(32))
+                packets.append(ip / syn / Raw(HANDSHAKE))
+    send(packets, inter=args.interval)
     print(json.dumps({"sent": len(packets)}))
 
 
