@@ -302,15 +302,16 @@ export class LiveLab {
 
   /**
    * Stops btblocker with SIGTERM and checks a clean shutdown: exit status 0, the final stats
-   * line printed, and no XDP program left on r0 or r1.
+   * line printed, and no XDP program left on `interfaces` (default r0 and r1; a test that
+   * removed one names those still there).
    */
-  async stop(b: Btblocker): Promise<void> {
+  async stop(b: Btblocker, interfaces: readonly string[] = ["r0", "r1"]): Promise<void> {
     const status = await b.stop("SIGTERM");
     if (status.code !== 0) throw new Error(`btblocker exited ${status.code}:\n${b.output}`);
     if (!/final: r0 \d+ packets/.test(b.output)) {
       throw new Error(`no final stats line:\n${b.output}`);
     }
-    for (const iface of ["r0", "r1"]) {
+    for (const iface of interfaces) {
       if (await this.xdpAttached(iface)) throw new Error(`XDP still attached to ${iface}`);
     }
   }
