@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util";
 import { formatAddress, parseAddress } from "../dpi/address.ts";
 import { reasonName } from "../dpi/reason.ts";
+import { processStartTime } from "../ffi/procfs.ts";
 import { SignalNumber, signalProcess } from "../ffi/signal.ts";
 import { XdpEnforcer } from "../ffi/xdp.ts";
 import type { EnforcedBan, Enforcer } from "../live/enforcer.ts";
@@ -270,12 +271,28 @@ function printList(bans: EnforcedBan[], now: number, json: boolean, out: LineWri
 
 /** Sends SIGUSR2 to the instance named by the pid file; returns its pid, or null if none runs. */
 function notifyInstance(pidFile: string): number | null {
+  const pid = runningInstance(pidFile);
+  if (pid === null) return null;
+  return signalProcess(pid, SignalNumber.SIGUSR2) ? pid : null;
+}
+
+/**
+ * The pid of the btblocker that wrote `pidFile`, or null when the file is missing or bad, the
+ * process is gone, or the pid now belongs to a process started after the file was written (the
+ * file outlived a crash and the pid was reused: signalling it would hit a stranger).
+ */
+export function runningInstance(pidFile: string): number | null {
   let pid: number;
+  let written: number;
   try {
     pid = Number(Deno.readTextFileSync(pidFile).trim());
+    written = (Deno.statSync(pidFile).mtime?.getTime() ?? 0) / 1000;
   } catch {
     return null;
   }
   if (!Number.isInteger(pid) || pid <= 1) return null;
-  return signalProcess(pid, SignalNumber.SIGUSR2) ? pid : null;
+  const started = processStartTime(pid);
+  // A second of slack: the start time has clock-tick resolution, and boot time whole seconds.
+  if (started === null || started > written + 1) return null;
+  return pid;
 }

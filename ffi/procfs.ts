@@ -13,12 +13,20 @@ const SYMBOLS = {
   open: { parameters: ["buffer", "i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   close: { parameters: ["i32"], result: "i32" },
+  sysconf: { parameters: ["i32"], result: "i64" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 const O_RDONLY_CLOEXEC = 0o2000000;
+/** `_SC_CLK_TCK` of glibc's `<bits/confname.h>`. */
+const SC_CLK_TCK = 2;
 const CHUNK = 65536;
 
 let lib: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
+
+function libc(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
+  lib ??= openLibrary(["libc.so.6"], SYMBOLS, "libc is missing: is this a glibc system?").symbols;
+  return lib;
+}
 
 /**
  * Reads a whole (small) kernel pseudo-file as text, e.g. `/proc/self/status` or
@@ -36,7 +44,7 @@ let lib: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
  * ```
  */
 export function readKernelFile(path: string, maxBytes = 1 << 20): string {
-  lib ??= openLibrary(["libc.so.6"], SYMBOLS, "libc is missing: is this a glibc system?").symbols;
+  const lib = libc();
   const name = new TextEncoder().encode(`${path}\0`);
   const fd = lib.open(name, O_RDONLY_CLOEXEC);
   if (fd < 0) throw new Error(`cannot open ${path}`);
@@ -76,4 +84,34 @@ export function networkInterfaceNames(): string[] {
     if (m !== null) names.push(m[1]);
   }
   return names.sort();
+}
+
+/**
+ * When process `pid` started, in Unix seconds (to the clock tick), or null when there is no such
+ * process. Reads the start time in ticks since boot from `/proc/PID/stat` (field 22, after the
+ * command name in parentheses, which may itself hold spaces and parentheses) and the boot time
+ * from `/proc/stat`.
+ *
+ * @example
+ * ```ts ignore
+ * import { processStartTime } from "./procfs.ts";
+ * processStartTime(Deno.pid)! <= Date.now() / 1000; // true
+ * ```
+ */
+export function processStartTime(pid: number): number | null {
+  let stat: string;
+  try {
+    stat = readKernelFile(`/proc/${pid}/stat`);
+  } catch {
+    return null;
+  }
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Field 3 (state) is fields[0]; field 22 (starttime) is fields[19].
+  const ticks = Number(fields[19]);
+  const bootTime = Number(/^btime (\d+)$/m.exec(readKernelFile("/proc/stat"))?.[1]);
+  const ticksPerSecond = Number(libc().sysconf(SC_CLK_TCK));
+  if (!Number.isFinite(ticks) || !Number.isFinite(bootTime) || !(ticksPerSecond > 0)) {
+    throw new Error(`cannot read the start time of process ${pid}`);
+  }
+  return bootTime + ticks / ticksPerSecond;
 }
