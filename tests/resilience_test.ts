@@ -28,56 +28,27 @@ import { existsSync } from "node:fs";
 import { IS_ROOT, Net } from "../ffi/xdp_testnet.ts";
 import {
   activeBans,
+  BLOCKED_MS,
+  BT_PORT,
   type Btblocker,
+  CUT_MS,
+  ECHO_PORT,
+  type EnforcerProbe,
   type LiveLab,
+  nftProbe,
+  tcpServers,
   withLab,
   xdpDroppedPackets,
+  xdpProbe,
 } from "./helpers/live_lab.ts";
 import { waitFor } from "./helpers/process.ts";
 
 const ignore = !IS_ROOT;
 if (ignore) console.warn("tests/resilience_test.ts: skipped, needs root (namespaces, XDP)");
 
-/** The peer wire port of the BitTorrent servers, and the port of a service that is not. */
-const BT_PORT = 6881;
-const ECHO_PORT = 7000;
-/** How long an exchange that should be blocked is given before it counts as failed. */
-const BLOCKED_MS = 700;
-/** How long a BitTorrent exchange that its own ban may cut short is given. */
-const CUT_MS = 1000;
-
-/** How a test reads an enforcer's state in the kernel. */
-interface EnforcerProbe {
-  /** Addresses banned. */
-  bans(): Promise<string[]>;
-  /** Packets dropped so far. */
-  drops(): Promise<number>;
-}
-
-function xdpProbe(lab: LiveLab): EnforcerProbe {
-  return {
-    bans: () => Promise.resolve(activeBans(lab.pinDir)),
-    drops: () => Promise.resolve(xdpDroppedPackets(lab.pinDir)),
-  };
-}
-
 /** Runs `nft` in the router namespace. */
 function nft(lab: LiveLab, ...args: string[]): Promise<string> {
   return lab.inNamespace(lab.net.router, "nft", ...args);
-}
-
-function nftProbe(lab: LiveLab): EnforcerProbe {
-  return {
-    async bans() {
-      const text = await nft(lab, "list", "set", "inet", "btblocker", "ban4");
-      const elements = /elements = \{([^}]*)\}/.exec(text)?.[1] ?? "";
-      return elements.split(",").map((e) => e.trim().split(/\s+/)[0]).filter((a) => a !== "");
-    },
-    async drops() {
-      const text = await nft(lab, "list", "set", "inet", "btblocker", "drops");
-      return [...text.matchAll(/counter packets (\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
-    },
-  };
 }
 
 /** The ban expiries (unix seconds) the elements of the IPv4 ban set carry in their comments. */
@@ -108,14 +79,6 @@ async function xdpPrograms(lab: LiveLab, iface: string): Promise<AttachedProgram
   if (xdp === undefined) return [];
   const attached: { mode: number; prog: { id: number; name: string } }[] = xdp.attached ?? [xdp];
   return attached.map((a) => ({ mode: a.mode, id: a.prog.id, name: a.prog.name }));
-}
-
-/** Starts the client's BitTorrent and echo servers. */
-async function tcpServers(lab: LiveLab): Promise<void> {
-  await Promise.all([
-    lab.serve(lab.net.client, "bt", Net.client, BT_PORT),
-    lab.serve(lab.net.client, "echo", Net.client, ECHO_PORT),
-  ]);
 }
 
 /** Whether the peer reaches the client's echo service (it does not once banned). */

@@ -328,7 +328,7 @@ export class LiveLab {
       name: `${proto} server in ${ns}`,
     });
     this.#children.push(child);
-    await child.waitForLine(/"ready":true/, 10000);
+    await child.waitForLine(/"ready":true/, 20000);
     return child;
   }
 
@@ -422,6 +422,65 @@ function endpoint(
     "--port",
     String(port),
   ];
+}
+
+/** The peer wire port the client listens on, and a port of a service that is not BitTorrent. */
+export const BT_PORT = 6881;
+export const ECHO_PORT = 7000;
+/** How long an exchange that should be blocked is given before it counts as failed. */
+export const BLOCKED_MS = 700;
+/**
+ * How long a BitTorrent exchange that its own ban will cut short is given (exchanges expected
+ * to succeed get the endpoint's default of 3 s, which they only use up on failure).
+ */
+export const CUT_MS = 1000;
+
+/** Starts the BitTorrent and echo servers of the TCP blocking scenario. */
+export async function tcpServers(lab: LiveLab): Promise<void> {
+  const { client, peer } = lab.net;
+  // "::" takes both families (IPv4 arrives mapped).
+  await Promise.all([
+    lab.serve(client, "bt", "::", BT_PORT),
+    lab.serve(client, "echo", "::", ECHO_PORT),
+    lab.serve(peer, "echo", "::", ECHO_PORT),
+  ]);
+}
+
+/** How a test reads an enforcer's state. */
+export interface EnforcerProbe {
+  /** Addresses banned in the kernel. */
+  bans(): Promise<string[]>;
+  /** Packets dropped so far. */
+  drops(): Promise<number>;
+}
+
+/** Reads the XDP enforcer's pinned maps. */
+export function xdpProbe(lab: LiveLab): EnforcerProbe {
+  return {
+    bans: () => Promise.resolve(activeBans(lab.pinDir)),
+    drops: () => Promise.resolve(xdpDroppedPackets(lab.pinDir)),
+  };
+}
+
+/** Reads the nftables enforcer's table in the router namespace. */
+export function nftProbe(lab: LiveLab): EnforcerProbe {
+  const nft = (...args: string[]) => lab.inNamespace(lab.net.router, "nft", ...args);
+  return {
+    async bans() {
+      const out: string[] = [];
+      for (const set of ["ban4", "ban6"]) {
+        const text = await nft("list", "set", "inet", "btblocker", set);
+        const m = /elements = \{([^}]*)\}/.exec(text);
+        if (m === null) continue;
+        for (const e of m[1].split(",")) out.push(e.trim().split(/\s+/)[0]);
+      }
+      return out.sort();
+    },
+    async drops() {
+      const text = await nft("list", "set", "inet", "btblocker", "drops");
+      return [...text.matchAll(/counter packets (\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
+    },
+  };
 }
 
 /** Runs `fn` with a fresh lab, always closing it. */
