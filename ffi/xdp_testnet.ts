@@ -111,6 +111,34 @@ export class TestNet {
       "netns",
       r,
     );
+    await this.#inNs(c, [
+      "link set lo up",
+      "link set c0 up",
+      "addr add 10.77.1.2/24 dev c0",
+      "addr add 10.77.1.3/24 dev c0",
+      "addr add fd77:1::2/64 dev c0 nodad",
+      "addr add fd77:1::3/64 dev c0 nodad",
+      "route add default via 10.77.1.1",
+      "-6 route add default via fd77:1::1",
+    ]);
+    await this.#inNs(p, ["link set lo up"]);
+    await this.#inNs(r, [
+      "link set lo up",
+      "link set r0 up",
+      "addr add 10.77.1.1/24 dev r0",
+      "addr add fd77:1::1/64 dev r0 nodad",
+    ]);
+    await run("ip", "netns", "exec", r, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
+    await run("ip", "netns", "exec", r, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1");
+    await this.linkPeer();
+  }
+
+  /**
+   * Creates the router–peer link (`r1`–`p0`) with its addresses and routes: part of building
+   * the network, and again after a test deleted it (`ip link del r1`).
+   */
+  async linkPeer(): Promise<void> {
+    const { router: r, peer: p } = this;
     await run(
       "ip",
       "link",
@@ -126,21 +154,7 @@ export class TestNet {
       "netns",
       p,
     );
-    const inNs = async (ns: string, commands: string[]) => {
-      for (const command of commands) await run("ip", "-n", ns, ...command.split(" "));
-    };
-    await inNs(c, [
-      "link set lo up",
-      "link set c0 up",
-      "addr add 10.77.1.2/24 dev c0",
-      "addr add 10.77.1.3/24 dev c0",
-      "addr add fd77:1::2/64 dev c0 nodad",
-      "addr add fd77:1::3/64 dev c0 nodad",
-      "route add default via 10.77.1.1",
-      "-6 route add default via fd77:1::1",
-    ]);
-    await inNs(p, [
-      "link set lo up",
+    await this.#inNs(p, [
       "link set p0 up",
       "addr add 10.77.2.2/24 dev p0",
       "addr add 10.77.2.3/24 dev p0",
@@ -149,17 +163,16 @@ export class TestNet {
       "route add default via 10.77.2.1",
       "-6 route add default via fd77:2::1",
     ]);
-    await inNs(r, [
-      "link set lo up",
-      "link set r0 up",
+    await this.#inNs(r, [
       "link set r1 up",
-      "addr add 10.77.1.1/24 dev r0",
-      "addr add fd77:1::1/64 dev r0 nodad",
       "addr add 10.77.2.1/24 dev r1",
       "addr add fd77:2::1/64 dev r1 nodad",
     ]);
-    await run("ip", "netns", "exec", r, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
-    await run("ip", "netns", "exec", r, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1");
+  }
+
+  /** Runs `ip -n ns` with each of `commands` (split at spaces), in order. */
+  async #inNs(ns: string, commands: string[]): Promise<void> {
+    for (const command of commands) await run("ip", "-n", ns, ...command.split(" "));
   }
 
   /** Runs an `ip` command in a namespace of this network. */

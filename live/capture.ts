@@ -65,24 +65,25 @@ export class InterfaceCapture {
   readonly name: string;
   /** Position in the interface list (the `iface` index given to the sink). */
   readonly index: number;
-  /** Link type of the handle. */
-  readonly linkType: number;
   /** Packets read. */
   packets = 0;
   /** Wire bytes read. */
   bytes = 0;
-  /** Why capture stopped on this interface, when it did. */
+  /** Why capture stopped on this interface, when it did (null while capturing). */
   error: string | null = null;
-  /** libpcap's counters as last read. */
+  /** libpcap's counters as last read, summed over every handle this interface had. */
   stats: CaptureStats = { received: 0, dropped: 0, interfaceDropped: 0 };
-  readonly #handle: PcapHandle;
+  #handle: PcapHandle;
+  #linkType: number;
+  /** The counters of the handles before the current one. */
+  #earlier: CaptureStats = { received: 0, dropped: 0, interfaceDropped: 0 };
 
   /** @internal */
   constructor(name: string, index: number, handle: PcapHandle) {
     this.name = name;
     this.index = index;
     this.#handle = handle;
-    this.linkType = handle.linkType;
+    this.#linkType = handle.linkType;
   }
 
   /** The libpcap handle. */
@@ -90,16 +91,50 @@ export class InterfaceCapture {
     return this.#handle;
   }
 
+  /** Link type of the handle. */
+  get linkType(): number {
+    return this.#linkType;
+  }
+
   /** Refreshes {@linkcode stats} from libpcap (keeps the last values once the handle failed). */
   readStats(): CaptureStats {
     if (this.error === null) {
       try {
-        this.stats = this.#handle.stats();
+        const s = this.#handle.stats();
+        const e = this.#earlier;
+        this.stats = {
+          received: e.received + s.received,
+          dropped: e.dropped + s.dropped,
+          interfaceDropped: e.interfaceDropped + s.interfaceDropped,
+        };
       } catch (e) {
         if (!(e instanceof PcapError)) throw e;
       }
     }
     return this.stats;
+  }
+
+  /**
+   * After a failure, tries to open the interface again (it was deleted and has been created
+   * again, say by `wg-quick up`). On success the new handle replaces the failed one (which is
+   * closed), the counters carry on from where they were, and {@linkcode error} is cleared.
+   *
+   * @returns null when capturing again, else why not (e.g. the interface is still missing)
+   */
+  reopen(options: CaptureOptions): string | null {
+    if (this.error === null) return null;
+    let handle: PcapHandle;
+    try {
+      handle = openOne(this.name, options);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    this.#handle.close();
+    this.#handle = handle;
+    this.#linkType = handle.linkType;
+    this.#earlier = this.stats;
+    this.error = null;
+    return null;
   }
 }
 
@@ -187,8 +222,9 @@ const IDLE_WAIT_MS = 100;
 
 /**
  * Reads all interfaces until stopped, handing every packet to the sink. A libpcap error on
- * one interface (e.g. it was removed) closes that interface, reports it through `onFailure`,
- * and the others keep going; the loop ends when none is left.
+ * one interface (e.g. it was removed) stops reading that interface, reports it through
+ * `onFailure`, and the others keep going (until it is reopened and {@linkcode resume}d); the
+ * loop ends when none is left.
  */
 export class CaptureLoop {
   readonly #captures: InterfaceCapture[];
@@ -196,6 +232,8 @@ export class CaptureLoop {
   readonly #onFailure: (capture: InterfaceCapture) => void;
   #running = false;
   #stopped = false;
+  /** An interface came back: the loop rebuilds its active list. */
+  #resumed = false;
 
   /**
    * @param captures the open interfaces
@@ -217,6 +255,14 @@ export class CaptureLoop {
     this.#stopped = true;
   }
 
+  /**
+   * Tells the running loop that a failed interface was reopened
+   * ({@linkcode InterfaceCapture.reopen}); it reads it again after the current wait.
+   */
+  resume(): void {
+    this.#resumed = true;
+  }
+
   /** Runs until stopped or until every interface failed. */
   async run(): Promise<void> {
     if (this.#running) throw new Error("capture loop already running");
@@ -226,6 +272,11 @@ export class CaptureLoop {
     const yielder = new EventLoopYield();
     try {
       while (!this.#stopped && active.length > 0) {
+        if (this.#resumed) {
+          this.#resumed = false;
+          active = this.#captures.filter((c) => c.error === null);
+          poll = new PollSet(active.map((c) => c.handle.selectableFd));
+        }
         const started = performance.now();
         let read = 0;
         let failed = false;

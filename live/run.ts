@@ -14,6 +14,7 @@ import { BanManager, type Judgement } from "./bans.ts";
 import {
   CAPTURE_FILTER,
   CaptureLoop,
+  type CaptureOptions,
   type InterfaceCapture,
   openCaptures,
   type PacketSink,
@@ -41,6 +42,8 @@ const logOps = log("ops");
 
 /** Seconds between the worker pool's status lines. */
 const POOL_STATUS_INTERVAL = 10;
+/** How often an interface whose capture failed is tried again, ms. */
+const REOPEN_INTERVAL_MS = 2000;
 /** Queue fill (percent of the ring) above which the status line comes with a warning. */
 const POOL_BUSY_PERCENT = 80;
 
@@ -65,6 +68,7 @@ class LiveRun {
   readonly #cli: CliConfig;
   readonly #live: LiveConfig;
   #captures: InterfaceCapture[] = [];
+  #captureOptions!: CaptureOptions;
   #enforcer: Enforcer = new NoEnforcer();
   #bans!: BanManager;
   #detectionLog: DetectionLog | null = null;
@@ -97,12 +101,13 @@ class LiveRun {
     if (missing.length > 0) throw new RuntimeError(privilegeHint(missing));
     const hostAddresses = hostNetworks();
     const gateways = routeGateways();
-    this.#captures = openCaptures(live.interfaces, {
+    this.#captureOptions = {
       snaplen: live.snaplen,
       bufferSize: live.bufferSize,
       promiscuous: live.promiscuous,
       filter: CAPTURE_FILTER,
-    });
+    };
+    this.#captures = openCaptures(live.interfaces, this.#captureOptions);
     const timers: ReturnType<typeof setInterval>[] = [];
     const signals: [Deno.Signal, () => void][] = [];
     let metrics: Deno.HttpServer | null = null;
@@ -139,6 +144,7 @@ class LiveRun {
       this.#lastDrops = this.#captures.map(() => 0);
       timers.push(setInterval(() => this.#logStats(), live.statsInterval * 1000));
       timers.push(setInterval(() => this.#sweep(), live.cleanupInterval * 1000));
+      timers.push(setInterval(() => this.#reopenFailed(), REOPEN_INTERVAL_MS));
       if (this.#pool !== null) {
         timers.push(setInterval(() => this.#logPool(), POOL_STATUS_INTERVAL * 1000));
       }
@@ -450,6 +456,40 @@ class LiveRun {
   #onCaptureFailure(c: InterfaceCapture): void {
     logCapture.error("{iface}: capture stopped: {error}", { iface: c.name, error: c.error });
     this.#detachXdp(c);
+  }
+
+  /**
+   * Tries to capture again on every interface that failed (deleted and created again under
+   * the same name, as VPN tunnels are); one that is back gets the XDP program again.
+   */
+  #reopenFailed(): void {
+    let resumed = false;
+    for (const c of this.#captures) {
+      if (c.error === null) continue;
+      const was = c.error;
+      const why = c.reopen(this.#captureOptions);
+      if (why !== null) {
+        logCapture.debug("{iface}: not back yet: {error}", { iface: c.name, error: why });
+        continue;
+      }
+      resumed = true;
+      let xdp = "";
+      if (this.#enforcer instanceof XdpEnforcer) {
+        try {
+          xdp = `; XDP attached in ${this.#enforcer.attach(c.name, this.#live.xdpMode)} mode`;
+        } catch (e) {
+          logBans.warn("{iface}: cannot attach XDP again: {error}", {
+            iface: c.name,
+            error: (e as Error).message,
+          });
+        }
+      }
+      logCapture.info(`{iface}: back, capturing again (it had stopped: {was})${xdp}`, {
+        iface: c.name,
+        was,
+      });
+    }
+    if (resumed) this.#loop?.resume();
   }
 
   /** Detaches the XDP program from `c`'s interface (XDP enforcer only); a failure is a warning. */
