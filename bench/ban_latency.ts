@@ -108,7 +108,11 @@ try {
   await lab.net.ip(peer, "-batch", batch);
   await lab.net.ip(router, "route", "add", "10.78.0.0/16", "via", "10.77.2.2");
 
-  const b = await lab.start({ args: positionals, wrapper: pinBtblocker });
+  // Every ban must reach the detection log (it is what is measured): no report rate limit.
+  const b = await lab.start({
+    args: ["--report-rate", "1000000", ...positionals],
+    wrapper: pinBtblocker,
+  });
   const mode = /XDP attached to r1 in (\w+) mode/.exec(b.output)?.[1] ?? "?";
   const peerOut = `${lab.dir}/peer.json`;
   const clientOut = `${lab.dir}/client.json`;
