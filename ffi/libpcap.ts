@@ -12,6 +12,7 @@
  */
 
 import { LibraryNotFoundError, openLibrary } from "./library.ts";
+import { type Libc, libc } from "./libc.ts";
 
 const SYMBOLS = {
   pcap_lib_version: { parameters: [], result: "pointer" },
@@ -57,12 +58,6 @@ type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 let lib: Lib | undefined;
 
 /** The C library's stdio calls used to give libpcap a large read buffer for files. */
-const STDIO_SYMBOLS = {
-  fopen: { parameters: ["buffer", "buffer"], result: "pointer" },
-  setvbuf: { parameters: ["pointer", "pointer", "i32", "usize"], result: "i32" },
-  fclose: { parameters: ["pointer"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
-let stdio: Deno.DynamicLibrary<typeof STDIO_SYMBOLS>["symbols"] | undefined;
 /** `_IOFBF`: full buffering. */
 const IOFBF = 0;
 /**
@@ -433,8 +428,9 @@ function openBuffered(
   buffer: Uint8Array,
   errbuf: Uint8Array,
 ): Deno.PointerValue {
+  let stdio: Libc;
   try {
-    stdio ??= openLibrary(["libc.so.6", "libc.so"], STDIO_SYMBOLS, "no C library").symbols;
+    stdio = libc();
   } catch (e) {
     if (e instanceof LibraryNotFoundError) return null;
     throw e;

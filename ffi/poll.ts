@@ -6,14 +6,9 @@
  * @module
  */
 
-import { openLibrary } from "./library.ts";
-
-const SYMBOLS = {
-  poll: { parameters: ["buffer", "u32", "i32"], result: "i32", nonblocking: true },
-} as const satisfies Deno.ForeignLibraryInterface;
+import { type Libc, libc } from "./libc.ts";
 
 const POLLIN = 0x001;
-let libc: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
 
 /**
  * A reusable set of file descriptors to wait on.
@@ -27,10 +22,11 @@ let libc: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
 export class PollSet {
   readonly #fds: Uint8Array;
   readonly #count: number;
+  readonly #libc: Libc;
 
   /** @param fds file descriptors (negative ones are ignored by poll) */
   constructor(fds: readonly number[]) {
-    libc ??= openLibrary(["libc.so.6", "libc.so"], SYMBOLS, "the C library is missing").symbols;
+    this.#libc = libc();
     this.#count = fds.length;
     // struct pollfd { int fd; short events; short revents; }
     this.#fds = new Uint8Array(8 * Math.max(fds.length, 1));
@@ -46,6 +42,6 @@ export class PollSet {
    * @returns the number of ready descriptors (0 on timeout, -1 on error)
    */
   wait(timeoutMs: number): Promise<number> {
-    return libc!.poll(this.#fds, this.#count, timeoutMs);
+    return this.#libc.poll(this.#fds, this.#count, timeoutMs);
   }
 }

@@ -7,26 +7,12 @@
  * @module
  */
 
-import { openLibrary } from "./library.ts";
-
-const SYMBOLS = {
-  open: { parameters: ["buffer", "i32"], result: "i32" },
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  close: { parameters: ["i32"], result: "i32" },
-  sysconf: { parameters: ["i32"], result: "i64" },
-} as const satisfies Deno.ForeignLibraryInterface;
+import { libc } from "./libc.ts";
 
 const O_RDONLY_CLOEXEC = 0o2000000;
 /** `_SC_CLK_TCK` of glibc's `<bits/confname.h>`. */
 const SC_CLK_TCK = 2;
 const CHUNK = 65536;
-
-let lib: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
-
-function libc(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
-  lib ??= openLibrary(["libc.so.6"], SYMBOLS, "libc is missing: is this a glibc system?").symbols;
-  return lib;
-}
 
 /**
  * Reads a whole (small) kernel pseudo-file as text, e.g. `/proc/self/status` or

@@ -6,16 +6,10 @@
  * @module
  */
 
-import { openLibrary } from "./library.ts";
-
-const SYMBOLS = {
-  kill: { parameters: ["i32", "i32"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
+import { libc } from "./libc.ts";
 
 /** Signal numbers on Linux. */
 export const SignalNumber = { SIGHUP: 1, SIGUSR2: 12, SIGTERM: 15 } as const;
-
-let lib: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
 
 /**
  * Sends `signal` to process `pid`; returns whether it was delivered (false when no such process
@@ -28,6 +22,5 @@ let lib: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
  * ```
  */
 export function signalProcess(pid: number, signal: number): boolean {
-  lib ??= openLibrary(["libc.so.6"], SYMBOLS, "libc is missing: is this a glibc system?").symbols;
-  return lib.kill(pid, signal) === 0;
+  return libc().kill(pid, signal) === 0;
 }
