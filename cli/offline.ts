@@ -98,7 +98,6 @@ export async function readCaptureWithPool(
   let pool: WorkerPool | null = null;
   const yielder = new EventLoopYield();
   try {
-    const linkType = handle.linkType;
     const linkTypeName = handle.linkTypeName;
     try {
       pool = await WorkerPool.start({
@@ -115,28 +114,11 @@ export async function readCaptureWithPool(
     }
     const progress = startProgress(options);
     const started = performance.now();
-    let result: number;
     let packets = 0;
-    let sent = 0;
-    while ((result = handle.next()) === NextResult.PACKET) {
-      const wait = pool.packet(
-        0,
-        linkType,
-        handle.data,
-        handle.dataOffset,
-        handle.capturedLength,
-        handle.wireLength,
-        handle.timestamp,
-      );
-      if (wait !== undefined) await wait;
-      // Slabs come back only while the event loop runs: let it run after each slab sent.
-      if (pool.slabsSent !== sent) {
-        sent = pool.slabsSent;
-        await yielder.yield();
-      }
+    const result = await feedPool(pool, 0, handle, yielder, (capturedLength) => {
       packets++;
-      progress?.packet(handle.capturedLength);
-    }
+      progress?.packet(capturedLength);
+    });
     const totals = await pool.close();
     pool = null;
     progress?.done();
@@ -147,6 +129,43 @@ export async function readCaptureWithPool(
     await pool?.close();
     handle.close();
   }
+}
+
+/**
+ * Hands every packet of an offline capture to the pool as interface `iface`, waiting when the
+ * ring is full and letting the event loop run after each slab sent (slabs come back only while
+ * it runs). `onPacket` is told each packet's captured length.
+ *
+ * @returns how reading ended: {@linkcode NextResult.END}, or the error result of a corrupt file
+ */
+export async function feedPool(
+  pool: WorkerPool,
+  iface: number,
+  handle: PcapHandle,
+  yielder: EventLoopYield,
+  onPacket?: (capturedLength: number) => void,
+): Promise<number> {
+  const linkType = handle.linkType;
+  let sent = pool.slabsSent;
+  let result: number;
+  while ((result = handle.next()) === NextResult.PACKET) {
+    const wait = pool.packet(
+      iface,
+      linkType,
+      handle.data,
+      handle.dataOffset,
+      handle.capturedLength,
+      handle.wireLength,
+      handle.timestamp,
+    );
+    if (wait !== undefined) await wait;
+    if (pool.slabsSent !== sent) {
+      sent = pool.slabsSent;
+      await yielder.yield();
+    }
+    onPacket?.(handle.capturedLength);
+  }
+  return result;
 }
 
 /**

@@ -15,8 +15,9 @@
 import assert from "node:assert/strict";
 import { Analyzer, Verdict } from "../dpi/analyzer.ts";
 import type { EngineConfig } from "../dpi/config.ts";
-import { NextResult, PcapError, PcapHandle } from "../ffi/libpcap.ts";
+import { PcapError, PcapHandle } from "../ffi/libpcap.ts";
 import { WorkerPool } from "../workers/pool.ts";
+import { feedPool } from "../cli/offline.ts";
 import { EventLoopYield } from "../live/capture.ts";
 import { captureDetections } from "./helpers/capture_detections.ts";
 import { compareDetections, type FlowEvent, flowEvent } from "./helpers/detection_diff.ts";
@@ -75,28 +76,11 @@ async function pooled(paths: string[], workers: number): Promise<FlowEvent[][]> 
   });
   const yielder = new EventLoopYield();
   try {
-    let sent = 0;
     for (const [iface, path] of paths.entries()) {
       const h = openable(path);
       if (h === null) continue;
       try {
-        const linkType = h.linkType;
-        while (h.next() === NextResult.PACKET) {
-          const wait = pool.packet(
-            iface,
-            linkType,
-            h.data,
-            h.dataOffset,
-            h.capturedLength,
-            h.wireLength,
-            h.timestamp,
-          );
-          if (wait !== undefined) await wait;
-          if (pool.slabsSent !== sent) {
-            sent = pool.slabsSent;
-            await yielder.yield();
-          }
-        }
+        await feedPool(pool, iface, h, yielder);
       } finally {
         h.close();
       }
