@@ -23,7 +23,8 @@ import { DetectionLog, type DetectionRecord, toHex } from "./detection_log.ts";
 import { type Enforcer, NoEnforcer } from "./enforcer.ts";
 import { InlineInspector } from "./inline.ts";
 import { closeLogging, configureLogging, log } from "./log.ts";
-import { type Cidr, formatCidr, NetworkList, parseCidr } from "./networks.ts";
+import { type Cidr, NetworkList, parseCidr } from "./networks.ts";
+import { formatAddress } from "../dpi/address.ts";
 import { ipv4Gateways, ipv6Gateways } from "./gateways.ts";
 import { readKernelFile } from "../ffi/procfs.ts";
 import { NftablesEnforcer } from "./nftables.ts";
@@ -125,7 +126,7 @@ class LiveRun {
       });
       if (gateways.length > 0) {
         logBans.info("never banned: the gateways of the routing table, {gateways}", {
-          gateways: gateways.map((g) => formatCidr(g).replace(/\/\d+$/, "")).join(", "),
+          gateways: gateways.map((g) => formatAddress(g.words, g.ipVersion)).join(", "),
         });
       }
       const restored = this.#bans.restore();

@@ -9,9 +9,13 @@ import assert from "node:assert/strict";
 import { IS_ROOT, Net } from "../ffi/xdp_testnet.ts";
 import {
   activeBans,
+  BT_PORT,
+  CUT_MS,
+  ECHO_PORT,
   LIVE_PERMISSIONS,
   type LiveLab,
   MAIN,
+  tcpServers,
   withLab,
   xdpDroppedPackets,
 } from "./helpers/live_lab.ts";
@@ -20,8 +24,6 @@ import { runCommand, waitFor } from "./helpers/process.ts";
 const ignore = !IS_ROOT;
 if (ignore) console.warn("tests/operations_test.ts: live parts skipped, they need root");
 
-const BT_PORT = 6881;
-const ECHO_PORT = 7000;
 const METRICS = "127.0.0.1:9425";
 
 /** Scrapes a URL from inside the router namespace. */
@@ -65,7 +67,10 @@ function bans(lab: LiveLab, ...args: string[]) {
 
 /** Makes the peer get banned through a real peer wire exchange; returns when it is. */
 async function getPeerBanned(lab: LiveLab, b: { waitForBan(a: string): Promise<unknown> }) {
-  await lab.exchange(lab.net.peer, "bt", Net.client, BT_PORT, { bind: Net.peer, timeoutMs: 1000 });
+  await lab.exchange(lab.net.peer, "bt", Net.client, BT_PORT, {
+    bind: Net.peer,
+    timeoutMs: CUT_MS,
+  });
   await b.waitForBan(Net.peer);
 }
 
@@ -74,8 +79,7 @@ Deno.test({
   ignore,
   async fn() {
     await withLab(async (lab) => {
-      await lab.serve(lab.net.client, "bt", "::", BT_PORT);
-      await lab.serve(lab.net.client, "echo", "::", ECHO_PORT);
+      await tcpServers(lab);
       const b = await lab.start({ args: ["--metrics-listen", METRICS] });
       assert.match(await fetchInRouter(lab, "/healthz"), /^ok/);
       const before = samples(await fetchInRouter(lab, "/metrics"));
@@ -121,8 +125,7 @@ Deno.test({
   ignore,
   async fn() {
     await withLab(async (lab) => {
-      await lab.serve(lab.net.client, "bt", "::", BT_PORT);
-      await lab.serve(lab.net.client, "echo", "::", ECHO_PORT);
+      await tcpServers(lab);
       const b = await lab.start({ args: ["--pid-file", `${lab.dir}/btblocker.pid`] });
       await getPeerBanned(lab, b);
 

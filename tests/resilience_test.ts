@@ -46,20 +46,15 @@ import { waitFor } from "./helpers/process.ts";
 const ignore = !IS_ROOT;
 if (ignore) console.warn("tests/resilience_test.ts: skipped, needs root (namespaces, XDP)");
 
-/** Runs `nft` in the router namespace. */
-function nft(lab: LiveLab, ...args: string[]): Promise<string> {
-  return lab.inNamespace(lab.net.router, "nft", ...args);
-}
-
 /** The ban expiries (unix seconds) the elements of the IPv4 ban set carry in their comments. */
 async function nftExpiries(lab: LiveLab): Promise<string[]> {
-  const text = await nft(lab, "list", "set", "inet", "btblocker", "ban4");
+  const text = await lab.nft("list", "set", "inet", "btblocker", "ban4");
   return [...text.matchAll(/expiresAt=([\d.]+|inf)/g)].map((m) => m[1]);
 }
 
 /** The btblocker tables of the router namespace, as `nft list tables` names them. */
 async function btblockerTables(lab: LiveLab): Promise<string[]> {
-  return (await nft(lab, "list", "tables")).split("\n").filter((l) => l.includes("btblocker"));
+  return (await lab.nft("list", "tables")).split("\n").filter((l) => l.includes("btblocker"));
 }
 
 /** One XDP program attached to an interface, as `ip -j link show` reports it. */

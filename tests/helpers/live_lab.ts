@@ -369,6 +369,11 @@ export class LiveLab {
     return JSON.parse(r.stdout.trim().split("\n").pop()!);
   }
 
+  /** Runs `nft` in the router namespace; returns its stdout (throws on failure). */
+  nft(...args: string[]): Promise<string> {
+    return this.inNamespace(this.net.router, "nft", ...args);
+  }
+
   /** Runs a command in namespace `ns`; returns its stdout (throws on failure). */
   inNamespace(ns: string, ...args: string[]): Promise<string> {
     return run(...LiveLab.nsenter(ns), ...args);
@@ -464,12 +469,11 @@ export function xdpProbe(lab: LiveLab): EnforcerProbe {
 
 /** Reads the nftables enforcer's table in the router namespace. */
 export function nftProbe(lab: LiveLab): EnforcerProbe {
-  const nft = (...args: string[]) => lab.inNamespace(lab.net.router, "nft", ...args);
   return {
     async bans() {
       const out: string[] = [];
       for (const set of ["ban4", "ban6"]) {
-        const text = await nft("list", "set", "inet", "btblocker", set);
+        const text = await lab.nft("list", "set", "inet", "btblocker", set);
         const m = /elements = \{([^}]*)\}/.exec(text);
         if (m === null) continue;
         for (const e of m[1].split(",")) out.push(e.trim().split(/\s+/)[0]);
@@ -477,7 +481,7 @@ export function nftProbe(lab: LiveLab): EnforcerProbe {
       return out.sort();
     },
     async drops() {
-      const text = await nft("list", "set", "inet", "btblocker", "drops");
+      const text = await lab.nft("list", "set", "inet", "btblocker", "drops");
       return [...text.matchAll(/counter packets (\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
     },
   };
