@@ -83,5 +83,14 @@ export { Socks5Detector, socks5UdpPayloadOffset } from "./dpi/detectors/socks5.t
 export { EndpointMemory } from "./dpi/endpoint_memory.ts";
 export { Answered, FlowState, FlowTable } from "./dpi/flow_table.ts";
 export { IPPROTO_TCP, IPPROTO_UDP, Packet, TcpFlag } from "./dpi/packet.ts";
-export { isEndpointReason, Reason, type ReasonCode, reasonName } from "./dpi/reason.ts";
+export {
+  Confidence,
+  type ConfidenceLevel,
+  confidenceName,
+  isEndpointReason,
+  Reason,
+  type ReasonCode,
+  reasonConfidence,
+  reasonName,
+} from "./dpi/reason.ts";
 export { formatAddress, isUnicastHost, parseAddress } from "./dpi/address.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Analyzer, AnalyzerStats, Verdict } from "../dpi/analyzer.ts";
+import { Analyzer, AnalyzerStats } from "../dpi/analyzer.ts";
 import type { EngineConfig } from "../dpi/config.ts";
 import { isSupportedLinkType } from "../dpi/decode.ts";
 import { NextResult, PcapError, PcapHandle } from "../ffi/libpcap.ts";
@@ -58,7 +58,7 @@ export function readCapture(options: OfflineOptions, printer: EventPrinter): Run
         handle.wireLength,
         handle.timestamp,
       );
-      if (verdict === Verdict.DETECTION) printer.detection(analyzer.detection.toEvent());
+      printer.verdict(verdict, analyzer.detection);
       progress?.packet(handle.capturedLength);
     }
     progress?.done();
@@ -105,9 +105,7 @@ export async function readCaptureWithPool(
         interfaces: 1,
         engine: options.engine,
         whenFull: "wait",
-        onVerdict: (_iface, verdict, d) => {
-          if (verdict === Verdict.DETECTION) printer.detection(d.toEvent());
-        },
+        onVerdict: (_iface, verdict, d) => printer.verdict(verdict, d),
       });
     } catch (e) {
       throw new RuntimeError(`cannot start the worker pool: ${(e as Error).message}`);

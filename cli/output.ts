@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { AnalyzerStats } from "../dpi/analyzer.ts";
-import type { DetectionEvent } from "../dpi/detection.ts";
+import { type AnalyzerStats, Verdict } from "../dpi/analyzer.ts";
+import type { Detection, DetectionEvent } from "../dpi/detection.ts";
 import { REASON_COUNT, reasonName } from "../dpi/reason.ts";
 import type { OutputFormat } from "./args.ts";
 
@@ -130,7 +130,7 @@ export function statsEvent(s: RunSummary): StatsEvent {
   };
 }
 
-const COLUMNS = [24, 5, 23, 23, 14];
+const COLUMNS = [24, 5, 23, 23, 14, 11];
 
 /** Renders detection events and the summary in the chosen format. */
 export class EventPrinter {
@@ -147,14 +147,27 @@ export class EventPrinter {
     this.#out = out;
   }
 
-  /** Prints one detection event. */
+  /**
+   * Prints what an analyzer verdict reports: a detection, or the confirmation of a heuristic
+   * detection (`event_type: "confirmation"`); other verdicts print nothing.
+   */
+  verdict(verdict: number, d: Detection): void {
+    if (verdict === Verdict.DETECTION) this.detection(d.toEvent());
+    else if (verdict === Verdict.CONFIRMED) {
+      this.detection({ ...d.toEvent(), event_type: "confirmation" });
+    }
+  }
+
+  /** Prints one detection (or confirmation) event. */
   detection(e: DetectionEvent): void {
     if (this.#format === "jsonl") {
       this.#out.line(JSON.stringify(e));
       return;
     }
     if (!this.#headerDone) {
-      this.#out.line(row(["TIME", "PROTO", "SOURCE", "DESTINATION", "REASON", "PACKET"]));
+      this.#out.line(
+        row(["TIME", "PROTO", "SOURCE", "DESTINATION", "REASON", "CONFIDENCE", "PACKET"]),
+      );
       this.#headerDone = true;
     }
     this.#out.line(row([
@@ -162,7 +175,8 @@ export class EventPrinter {
       e.proto,
       endpoint(e.src_ip, e.src_port),
       endpoint(e.dest_ip, e.dest_port),
-      e.reason,
+      e.event_type === "confirmation" ? `${e.reason} confirmed` : e.reason,
+      e.confidence,
       String(e.flow_packet),
     ]));
   }

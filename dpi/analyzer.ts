@@ -19,7 +19,7 @@ import { socks5UdpPayloadOffset } from "./detectors/socks5.ts";
 import { EndpointMemory } from "./endpoint_memory.ts";
 import { Answered, FlowState, FlowTable } from "./flow_table.ts";
 import { IPPROTO_TCP, IPPROTO_UDP, Packet } from "./packet.ts";
-import { isEndpointReason, Reason, REASON_COUNT } from "./reason.ts";
+import { Confidence, isEndpointReason, Reason, REASON_COUNT, reasonConfidence } from "./reason.ts";
 
 /** What {@linkcode Analyzer.analyze} found in a packet. */
 export const Verdict = {
@@ -33,6 +33,12 @@ export const Verdict = {
    * lacked evidence at the detection can follow.
    */
   EVIDENCE: 2,
+  /**
+   * A flow decided on a heuristic was confirmed by its structure: {@linkcode Analyzer.detection}
+   * describes the flow again with its stronger `confidence`, so a ban that the heuristic alone
+   * did not allow can follow.
+   */
+  CONFIRMED: 3,
 } as const;
 
 /** Payload bytes kept with a detection, for false-positive work. */
@@ -99,10 +105,16 @@ export class Analyzer {
   readonly #stateful: Detector[];
   /** TCP harvesters by the reason of the flows they want to see. */
   readonly #tcpHarvesters: Detector[][];
+  /** TCP detectors that can confirm a heuristic detection, by its reason. */
+  readonly #confirmers: Detector[][];
   /** UDP harvesters: they see every packet of decided UDP flows (DHT and uTP share a port). */
   readonly #udpHarvesters: Detector[];
   /** Evidence bits last reported per flow (`Answered` bits, and {@linkcode BIDIRECTIONAL}). */
   readonly #reported: Uint8Array;
+  /** `Confidence` of each decided flow. */
+  readonly #confidence: Uint8Array;
+  /** 1 when an endpoint of a decided flow was in the endpoint memory (see `#describe`). */
+  readonly #corroborated: Uint8Array;
   readonly #sensitivePorts: Uint8Array;
   readonly #x: Inspection;
 
@@ -122,9 +134,17 @@ export class Analyzer {
     this.#udp = list.filter((d) => d.transport !== IPPROTO_TCP);
     this.#stateful = list.filter((d) => d.reset !== undefined);
     this.#tcpHarvesters = Array.from({ length: REASON_COUNT }, () => []);
-    for (const d of this.#tcp) for (const r of d.harvests ?? []) this.#tcpHarvesters[r].push(d);
+    this.#confirmers = Array.from({ length: REASON_COUNT }, () => []);
+    for (const d of this.#tcp) {
+      for (const r of d.harvests ?? []) {
+        if (d.harvest !== undefined) this.#tcpHarvesters[r].push(d);
+        if (d.confirm !== undefined) this.#confirmers[r].push(d);
+      }
+    }
     this.#udpHarvesters = this.#udp.filter((d) => d.harvest !== undefined);
     this.#reported = new Uint8Array(c.maxFlows);
+    this.#confidence = new Uint8Array(c.maxFlows);
+    this.#corroborated = new Uint8Array(c.maxFlows);
     this.#x = new Inspection(this.packet, this.flows, this.memory, c);
   }
 
@@ -181,11 +201,17 @@ export class Analyzer {
 
   /**
    * A packet of a flow already classified: harvest peers from it, keep decided UDP flows
-   * under inspection until both sides answered (bounded), and report evidence that grew.
+   * under inspection until both sides answered (bounded), follow a heuristic TCP detection
+   * until its structure confirms it (bounded by its detector), and report evidence that grew.
    */
   #follow(slot: number): number {
     const p = this.packet;
     const flows = this.flows;
+    if (p.payloadLength > 0 && this.#confirm(slot)) {
+      this.#reported[slot] = this.#evidence(slot);
+      this.#describe(slot, flows.reason[slot]);
+      return Verdict.CONFIRMED;
+    }
     if (p.payloadLength > 0) {
       const x = this.#prepare(slot);
       if (p.l4 === IPPROTO_UDP) {
@@ -206,6 +232,26 @@ export class Analyzer {
     this.#reported[slot] = evidence;
     this.#describe(slot, flows.reason[slot]);
     return Verdict.EVIDENCE;
+  }
+
+  /**
+   * Runs the confirmers of a heuristic TCP detection; on confirmation the flow takes the
+   * stronger confidence and its endpoints become known. Returns whether it was confirmed.
+   */
+  #confirm(slot: number): boolean {
+    if (this.#confidence[slot] !== Confidence.HEURISTIC || this.packet.l4 !== IPPROTO_TCP) {
+      return false;
+    }
+    const confirmers = this.#confirmers[this.flows.reason[slot]];
+    const x = this.#prepare(slot);
+    for (let i = 0; i < confirmers.length; i++) {
+      const confidence = confirmers[i].confirm!(x);
+      if (confidence <= Confidence.HEURISTIC) continue;
+      this.#confidence[slot] = confidence;
+      this.#rememberFlowEndpoints();
+      return true;
+    }
+    return false;
   }
 
   #evidence(slot: number): number {
@@ -278,9 +324,12 @@ export class Analyzer {
     flows.reason[slot] = reason;
     flows.decidedAt[slot] = flows.totalPackets(slot);
     this.stats.detections[reason]++;
+    const confidence = reasonConfidence(reason);
+    this.#confidence[slot] = confidence;
+    this.#corroborated[slot] = 0;
     if (
-      !isEndpointReason(reason) && reason !== Reason.WEBSEED &&
-      reason !== Reason.BT_USER_AGENT && reason !== Reason.SOCKS5
+      confidence !== Confidence.HEURISTIC && !isEndpointReason(reason) &&
+      reason !== Reason.WEBSEED && reason !== Reason.BT_USER_AGENT && reason !== Reason.SOCKS5
     ) {
       this.#rememberFlowEndpoints();
     }
@@ -289,14 +338,28 @@ export class Analyzer {
     return Verdict.DETECTION;
   }
 
-  /** Fills {@linkcode detection} from the flow and the current packet. */
+  /**
+   * Fills {@linkcode detection} from the flow and the current packet. A heuristic detection is
+   * corroborated once an endpoint of its flow is in the endpoint memory (learned from a peer
+   * list or from a flow of structural or signature confidence); looked up only here, when the
+   * flow is reported, never per packet.
+   */
   #describe(slot: number, reason: number): void {
     const flows = this.flows;
     const p = this.packet;
     const d = this.detection;
     const answered = flows.answered[slot];
+    const confidence = this.#confidence[slot];
+    if (confidence === Confidence.HEURISTIC && this.#corroborated[slot] === 0) {
+      const memory = this.memory;
+      const known = memory.recall(p.dst, p.ipVersion, p.dstPort, p.timestamp) !== 0 ||
+        memory.recall(p.src, p.ipVersion, p.srcPort, p.timestamp) !== 0;
+      this.#corroborated[slot] = known ? 1 : 0;
+    }
     d.flowId = flows.id[slot];
     d.reason = reason;
+    d.confidence = confidence;
+    d.corroborated = this.#corroborated[slot] === 1;
     d.flowPacket = flows.totalPackets(slot);
     d.timestamp = p.timestamp;
     d.ipVersion = p.ipVersion;
@@ -317,6 +380,7 @@ export class Analyzer {
   /**
    * A decided flow's endpoints become known BitTorrent endpoints: both for UDP (DHT and uTP
    * listen on their sending port), the responder's for TCP (the initiator's port is ephemeral).
+   * Never for a heuristic detection: a look-alike protocol must not spread to its other flows.
    */
   #rememberFlowEndpoints(): void {
     const p = this.packet;

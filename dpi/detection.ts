@@ -7,7 +7,7 @@
  */
 
 import { formatAddress } from "./address.ts";
-import { reasonName } from "./reason.ts";
+import { Confidence, confidenceName, reasonName } from "./reason.ts";
 
 /**
  * Bytes of a detection record before its payload. A record is this header followed by
@@ -16,9 +16,9 @@ import { reasonName } from "./reason.ts";
  *
  * Layout (little-endian): f64 flow id @0, f64 timestamp @8, u32 flow packet @16, u16 source
  * port @20, u16 destination port @22, u8 reason @24, u8 IP version @25, u8 L4 protocol @26,
- * u8 flags @27 (1 from responder, 2 initiator answered, 4 responder answered, 8 bidirectional),
- * u16 payload length @28, 2 bytes zero @30, source address (four u32) @32, destination
- * address @48, payload @64.
+ * u8 flags @27 (1 from responder, 2 initiator answered, 4 responder answered, 8 bidirectional,
+ * 16 corroborated), u16 payload length @28, u8 confidence @30, 1 byte zero @31, source address
+ * (four u32) @32, destination address @48, payload @64.
  */
 export const DETECTION_RECORD_HEADER_BYTES = 64;
 /** The longest detection record: the header and a full 512-byte payload. */
@@ -28,6 +28,7 @@ const FROM_RESPONDER = 1;
 const INITIATOR_ANSWERED = 2;
 const RESPONDER_ANSWERED = 4;
 const BIDIRECTIONAL = 8;
+const CORROBORATED = 16;
 
 /**
  * A flow classified as BitTorrent, as reported by the packet that decided it. The analyzer
@@ -38,6 +39,14 @@ export class Detection {
   flowId = 0;
   /** A `Reason` code. */
   reason = 0;
+  /** How strong the evidence is (a `Confidence` level). */
+  confidence: number = Confidence.HEURISTIC;
+  /**
+   * Whether the endpoint memory knew an endpoint of the flow when it was decided (from a peer
+   * list or an earlier flow of structural or signature confidence): what lets a heuristic
+   * detection ban.
+   */
+  corroborated = false;
   /** 1-based index of the deciding packet within its flow. */
   flowPacket = 0;
   /** Capture time of the deciding packet (seconds). */
@@ -93,10 +102,12 @@ export class Detection {
       (this.fromResponder ? FROM_RESPONDER : 0) |
         (this.initiatorAnswered ? INITIATOR_ANSWERED : 0) |
         (this.responderAnswered ? RESPONDER_ANSWERED : 0) |
-        (this.bidirectional ? BIDIRECTIONAL : 0),
+        (this.bidirectional ? BIDIRECTIONAL : 0) |
+        (this.corroborated ? CORROBORATED : 0),
     );
     v.setUint16(28, this.payloadLength, true);
-    v.setUint16(30, 0, true);
+    v.setUint8(30, this.confidence);
+    v.setUint8(31, 0);
     for (let i = 0; i < 4; i++) {
       v.setUint32(32 + 4 * i, this.src[i], true);
       v.setUint32(48 + 4 * i, this.dst[i], true);
@@ -134,6 +145,8 @@ export class Detection {
     this.initiatorAnswered = (flags & INITIATOR_ANSWERED) !== 0;
     this.responderAnswered = (flags & RESPONDER_ANSWERED) !== 0;
     this.bidirectional = (flags & BIDIRECTIONAL) !== 0;
+    this.corroborated = (flags & CORROBORATED) !== 0;
+    this.confidence = v.getUint8(30);
     for (let i = 0; i < 4; i++) {
       this.src[i] = v.getUint32(32 + 4 * i, true);
       this.dst[i] = v.getUint32(48 + 4 * i, true);
@@ -157,6 +170,8 @@ export class Detection {
       dest_ip: formatAddress(this.dst, this.ipVersion),
       dest_port: this.dstPort,
       reason: reasonName(this.reason),
+      confidence: confidenceName(this.confidence),
+      corroborated: this.corroborated,
       flow_packet: this.flowPacket,
       flow_id: this.flowId,
       evidence: {
@@ -170,8 +185,11 @@ export class Detection {
 
 /** A detection event as printed by `--format jsonl`. */
 export interface DetectionEvent {
-  /** Always `"detection"`. */
-  event_type: "detection";
+  /**
+   * `"detection"` when the flow was classified; `"confirmation"` (offline output) when a
+   * heuristic detection of the flow was later confirmed by its structure.
+   */
+  event_type: "detection" | "confirmation";
   /** ISO 8601 time of the deciding packet. */
   timestamp: string;
   /** `"TCP"` or `"UDP"`. */
@@ -186,6 +204,13 @@ export interface DetectionEvent {
   dest_port: number;
   /** Stable reason name (`bt_handshake`, `dht_krpc`, …). */
   reason: string;
+  /** How strong the evidence is: `signature`, `structural` or `heuristic`. */
+  confidence: string;
+  /**
+   * Whether the endpoint memory knew an endpoint of the flow (from a peer list or an earlier
+   * flow of structural or signature confidence): what lets a heuristic detection ban.
+   */
+  corroborated: boolean;
   /** 1-based index of the deciding packet within its flow. */
   flow_packet: number;
   /** Flow id, unique within one run. */

@@ -5,6 +5,7 @@ import {
   DETECTION_RECORD_MAX_BYTES,
 } from "./detection.ts";
 import { parseAddress } from "./address.ts";
+import { Confidence, Reason, reasonConfidence } from "./reason.ts";
 
 function sample(): Detection {
   const d = new Detection();
@@ -22,6 +23,8 @@ function sample(): Detection {
   d.initiatorAnswered = false;
   d.responderAnswered = true;
   d.bidirectional = true;
+  d.corroborated = true;
+  d.confidence = Confidence.STRUCTURAL;
   for (let i = 0; i < 300; i++) d.payload[i] = i * 7;
   d.payloadLength = 300;
   return d;
@@ -42,7 +45,16 @@ Deno.test("detection record: a round trip keeps every field and the payload", ()
   assert.deepEqual(back.dst, d.dst);
   assert.equal(back.payloadLength, 300);
   assert.deepEqual(back.payload.subarray(0, 300), d.payload.subarray(0, 300));
-  for (const flag of ["fromResponder", "initiatorAnswered", "responderAnswered"] as const) {
+  assert.equal(back.confidence, Confidence.STRUCTURAL);
+  assert.equal(back.toEvent().confidence, "structural");
+  assert.equal(back.toEvent().corroborated, true);
+  const flags = [
+    "fromResponder",
+    "initiatorAnswered",
+    "responderAnswered",
+    "corroborated",
+  ] as const;
+  for (const flag of flags) {
     assert.equal(back[flag], d[flag], flag);
   }
 });
@@ -57,4 +69,15 @@ Deno.test("detection record: too small a buffer and truncated records are refuse
   const n = d.toRecord(buf, 0);
   assert.throws(() => new Detection().fromRecord(buf.subarray(0, n - 1), 0), RangeError);
   assert.throws(() => new Detection().fromRecord(buf.subarray(0, 10), 0), RangeError);
+});
+
+Deno.test("confidence: cleartext grammars are signatures, MSE alone is a heuristic", () => {
+  assert.equal(reasonConfidence(Reason.BT_HANDSHAKE), Confidence.SIGNATURE);
+  assert.equal(reasonConfidence(Reason.DHT_KRPC), Confidence.SIGNATURE);
+  assert.equal(reasonConfidence(Reason.UTP), Confidence.STRUCTURAL);
+  assert.equal(reasonConfidence(Reason.KNOWN_PEER), Confidence.STRUCTURAL);
+  assert.equal(reasonConfidence(Reason.MSE), Confidence.HEURISTIC);
+  const d = new Detection();
+  d.reason = Reason.MSE;
+  assert.equal(d.toEvent().confidence, "heuristic");
 });

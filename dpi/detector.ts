@@ -69,8 +69,9 @@ export class Inspection {
 /**
  * A detector for one protocol family. The analyzer calls `inspect` for each payload packet of
  * a flow still being inspected (in a fixed order; the first non-zero answer wins), `reset`
- * when a slot starts a new flow, and `harvest` for payload packets of flows this detector
- * already decided (to learn peers from later messages).
+ * when a slot starts a new flow, `harvest` for payload packets of flows this detector already
+ * decided (to learn peers from later messages), and `confirm` for those of flows it decided on
+ * a heuristic (to upgrade the detection when the flow's structure proves it).
  */
 export interface Detector {
   /** Transport this detector looks at: 6 (TCP), 17 (UDP) or 0 for both. */
@@ -87,4 +88,11 @@ export interface Detector {
   readonly harvests?: readonly number[];
   /** Sees a payload packet of a flow already decided with one of `harvests`. */
   harvest?(x: Inspection): void;
+  /**
+   * Follows a payload packet of a TCP flow this detector decided (a reason in `harvests`) with
+   * `HEURISTIC` confidence, within a bound of its own.
+   * @returns a stronger `Confidence` level once the flow's structure confirms the detection,
+   *   0 otherwise
+   */
+  confirm?(x: Inspection): number;
 }

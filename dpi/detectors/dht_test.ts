@@ -482,7 +482,7 @@ Deno.test("a snap-truncated response is parsed safely but, its transaction id cu
   const v = analyzer.analyze(LinkType.ETHERNET, f, 0, captured, f.length, 1_700_000_000);
   assert.equal(v, Verdict.EVIDENCE, "decided by the query; now payload went both ways");
   assert.equal(analyzer.detection.bidirectional, true);
-  const c = { analyzer, detections: [] };
+  const c = { analyzer, detections: [], confirmations: [] };
   // "t" follows "r" in the sorted dictionary: cut inside "r", the answer cannot be matched.
   assert.equal(analyzer.flows.answered[analyzer.flows.slots.newest], 0);
   assert.equal(recall(c, "198.51.100.21", 6881), 0);

@@ -1,6 +1,6 @@
 /**
  * Reads a capture file through an analyzer on the main thread, as `--read` does inline, and
- * collects its detection events: the reference the fixture, detector and worker-pool tests
+ * collects its detection and confirmation events: the reference the fixture, detector and worker-pool tests
  * check against.
  *
  * @example
@@ -19,8 +19,9 @@ import type { DetectionEvent } from "../../dpi/detection.ts";
 import { NextResult, PcapHandle } from "../../ffi/libpcap.ts";
 
 /**
- * Runs every packet of the capture at `path` through `analyzer`; returns the detection events
- * in the order they were made.
+ * Runs every packet of the capture at `path` through `analyzer`; returns the detection events,
+ * and the confirmations of heuristic detections (`event_type: "confirmation"`), in the order
+ * they were made.
  *
  * @throws {PcapError} when the file cannot be opened
  */
@@ -39,9 +40,14 @@ export function captureDetections(path: string, analyzer: Analyzer): DetectionEv
         h.timestamp,
       );
       if (v === Verdict.DETECTION) events.push(analyzer.detection.toEvent());
+      if (v === Verdict.CONFIRMED) events.push(confirmation(analyzer));
     }
   } finally {
     h.close();
   }
   return events;
+}
+
+function confirmation(analyzer: Analyzer): DetectionEvent {
+  return { ...analyzer.detection.toEvent(), event_type: "confirmation" };
 }

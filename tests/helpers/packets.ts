@@ -140,6 +140,8 @@ export interface Step {
 export interface Conversation {
   /** Detection events in order. */
   detections: DetectionEvent[];
+  /** Confirmations of heuristic detections (`Verdict.CONFIRMED`) in order. */
+  confirmations: DetectionEvent[];
   /** The analyzer, for inspecting its state afterwards. */
   analyzer: Analyzer;
 }
@@ -166,6 +168,7 @@ export function converse(
 ): Conversation {
   const analyzer = options.analyzer ?? new Analyzer(options.config ?? {}, options.detectors);
   const detections: DetectionEvent[] = [];
+  const confirmations: DetectionEvent[] = [];
   const seq = { a: 1000, b: 500000 };
   let time = options.startTime ?? 1_700_000_000;
   const send = (from: "a" | "b", payload: Uint8Array, flags?: number) => {
@@ -186,6 +189,7 @@ export function converse(
     const captured = Math.min(f.length, options.snapLength ?? f.length);
     const v = analyzer.analyze(LinkType.ETHERNET, f, 0, captured, f.length, time);
     if (v === Verdict.DETECTION) detections.push(analyzer.detection.toEvent());
+    if (v === Verdict.CONFIRMED) confirmations.push(analyzer.detection.toEvent());
   };
   if (l4 === 6 && options.tcpHandshake) {
     send("a", new Uint8Array(0), 0x02);
@@ -193,5 +197,5 @@ export function converse(
     send("a", new Uint8Array(0), 0x10);
   }
   for (const s of steps) send(s.from, bytesOf(s.payload), s.flags);
-  return { detections, analyzer };
+  return { detections, confirmations, analyzer };
 }
