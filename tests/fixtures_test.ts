@@ -1,7 +1,8 @@
 /**
  * The project's own recorded captures (tests/fixtures/manifest.json): each must yield exactly
  * the detections its manifest lists — every BitTorrent scenario detected, nothing detected in
- * everyday traffic.
+ * everyday traffic — and exactly the confirmations of heuristic detections it lists (`confirmed`,
+ * by reason and confidence: every MSE flow that went on to exchange BitTorrent messages).
  */
 import assert from "node:assert/strict";
 import { Analyzer } from "../dpi/analyzer.ts";
@@ -11,17 +12,23 @@ interface Fixture {
   holds: string;
   made: string;
   detections: Record<string, number>;
+  confirmed?: Record<string, number>;
 }
 
 const dir = new URL("./fixtures/", import.meta.url).pathname;
 const manifest: Record<string, Fixture> = JSON.parse(Deno.readTextFileSync(`${dir}manifest.json`));
 
-function detectionsIn(path: string): Record<string, number> {
-  const found: Record<string, number> = {};
-  for (const { reason } of captureDetections(path, new Analyzer({ maxFlows: 4096 }))) {
-    found[reason] = (found[reason] ?? 0) + 1;
+function eventsIn(
+  path: string,
+): { detections: Record<string, number>; confirmed: Record<string, number> } {
+  const detections: Record<string, number> = {};
+  const confirmed: Record<string, number> = {};
+  for (const e of captureDetections(path, new Analyzer({ maxFlows: 4096 }))) {
+    if (e.event_type === "detection") detections[e.reason] = (detections[e.reason] ?? 0) + 1;
+    const key = `${e.reason} ${e.confidence}`;
+    if (e.event_type === "confirmation") confirmed[key] = (confirmed[key] ?? 0) + 1;
   }
-  return found;
+  return { detections, confirmed };
 }
 
 Deno.test("every fixture file is listed in the manifest", () => {
@@ -31,6 +38,8 @@ Deno.test("every fixture file is listed in the manifest", () => {
 
 for (const [name, fixture] of Object.entries(manifest)) {
   Deno.test(`fixture ${name}: ${JSON.stringify(fixture.detections)}`, () => {
-    assert.deepEqual(detectionsIn(`${dir}${name}`), fixture.detections);
+    const found = eventsIn(`${dir}${name}`);
+    assert.deepEqual(found.detections, fixture.detections);
+    assert.deepEqual(found.confirmed, fixture.confirmed ?? {});
   });
 }

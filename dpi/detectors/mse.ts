@@ -47,11 +47,12 @@
  * @module
  */
 
-import { distinctBytes, isText } from "../bytes.ts";
+import { distinctBytes, indexOfByte, isText, u32 } from "../bytes.ts";
 import type { Detector, Inspection } from "../detector.ts";
 import { IPPROTO_TCP, TcpFlag } from "../packet.ts";
-import { Reason } from "../reason.ts";
+import { Confidence, Reason } from "../reason.ts";
 import { isOtherTcpProtocol } from "./other_protocols.ts";
+import { isPeerWireHandshake } from "./peer_wire.ts";
 
 /** Size of a Diffie-Hellman public key (768-bit prime). */
 const KEY = 96;
@@ -65,6 +66,20 @@ const JUDGE_MIN = 48;
 const JUDGE_MAX = 512;
 /** Standard deviations below the random expectation still accepted. */
 const TOLERANCE = 5;
+/** Legacy (pre-EIP-8) RLPx auth message: the initiator's whole first flight. */
+const RLPX_AUTH = 307;
+/** Legacy RLPx auth-ack message: the responder's whole first flight. */
+const RLPX_ACK = 210;
+/** New segments of a heuristic detection followed for its confirmation. */
+const CONFIRM_SEGMENTS = 64;
+/** Request trains are counted up to this many 17-byte requests in one segment. */
+const REQUESTS_MAX = 64;
+/** A peer wire message carrying a 16 KiB block: 4 + 1 + 4 + 4 + 16384. */
+const PIECE_MESSAGE = 16397;
+/** Size hits (one of them short) that confirm a detection. */
+const CONFIRM_HITS = 2;
+/** The longest short message (a request; keep-alive, have, piece header are shorter). */
+const SHORT_MAX = 17;
 
 // Phases of a flow (per-flow state).
 /** Nothing seen yet. */
@@ -75,8 +90,10 @@ const A1 = 1;
 const B1 = 2;
 /** In the initiator's second flight (step 3). */
 const A2 = 3;
-/** Not MSE, or already decided: nothing more to do. */
+/** Not MSE, or decided and confirmed (or never confirmed): nothing more to do. */
 const DONE = 4;
+/** Decided on the heuristic; following the flow for its confirmation. */
+const CONFIRMING = 5;
 
 /**
  * The fewest distinct byte values that `n` random bytes show, within {@linkcode TOLERANCE}
@@ -145,11 +162,63 @@ export function startsWithSmallInteger(buf: Uint8Array, off: number, end: number
 }
 
 /**
- * Detects the MSE/PE key exchange on TCP flows (see the module documentation for the rules).
- * Per-flow state lives in typed arrays indexed by slot.
+ * Whether a first flight of `size` bytes starting with the four bytes `head` (big-endian) starts
+ * with its own length: the framing of RLPx's EIP-8 handshake (2-byte big-endian size) and of
+ * Noise-framed protocols such as Hyperswarm's secret stream (3-byte little-endian length).
+ * Random keys do this about 3 times in 65536.
+ *
+ * @example
+ * ```ts
+ * import { startsWithOwnLength } from "./mse.ts";
+ * startsWithOwnLength(0x01940000, 406); // true: EIP-8 auth of 404 bytes behind its size
+ * ```
+ */
+export function startsWithOwnLength(head: number, size: number): boolean {
+  if (head >>> 16 === size - 2) return true; // u16 big-endian (RLPx EIP-8)
+  if ((((head >>> 16) & 0xff) << 8 | head >>> 24) === size - 2) return true; // u16 little-endian
+  if ((((head >>> 8) & 0xff) << 16 | ((head >>> 16) & 0xff) << 8 | head >>> 24) === size - 3) {
+    return true; // u24 little-endian (Noise framing, Hyperswarm secret stream)
+  }
+  return false;
+}
+
+/**
+ * Whether a TCP segment of `size` payload bytes has the size of a peer wire message or of a
+ * common run of them: keep-alive (4), a message without fields (choke, unchoke, interested,
+ * have_all…: 5), have (9), a piece header sent apart from its block (13), requests (17 each, in
+ * trains of up to 64; the 68-byte handshake is four of them long), a 16 KiB piece message.
+ * RC4 keeps lengths, so MSE shows them; protocols with authentication tags send no record
+ * shorter than 18 bytes, and RLPx sends multiples of 16.
+ *
+ * @example
+ * ```ts
+ * import { isPeerWireSize } from "./mse.ts";
+ * isPeerWireSize(68); // true
+ * isPeerWireSize(64); // false
+ * ```
+ */
+export function isPeerWireSize(size: number): boolean {
+  if (size === 4 || size === 5 || size === 9 || size === 13) return true;
+  if (size === PIECE_MESSAGE) return true;
+  return size % 17 === 0 && size > 0 && size <= 17 * REQUESTS_MAX;
+}
+
+/** Whether `[off, end)` contains the plaintext peer wire handshake (MSE's plaintext mode). */
+function containsHandshake(buf: Uint8Array, off: number, end: number): boolean {
+  for (let i = indexOfByte(buf, off, end, 0x13); i >= 0; i = indexOfByte(buf, i + 1, end, 0x13)) {
+    if (isPeerWireHandshake(buf, i, end)) return true;
+  }
+  return false;
+}
+
+/**
+ * Detects the MSE/PE key exchange on TCP flows (see the module documentation for the rules),
+ * reports it with `HEURISTIC` confidence, then follows the flow to confirm it: see
+ * {@linkcode MseDetector.confirm}. Per-flow state lives in typed arrays indexed by slot.
  */
 export class MseDetector implements Detector {
   readonly transport = IPPROTO_TCP;
+  readonly harvests: readonly number[] = [Reason.MSE];
   /** Phase per flow (`NEW`, `A1`, `B1`, `A2`, `DONE`). */
   readonly #phase: Uint8Array;
   /** 1 when the current flight has a segment judged random. */
@@ -160,6 +229,14 @@ export class MseDetector implements Detector {
   readonly #end: Uint32Array;
   /** Sequence number just past the initiator's first flight. */
   readonly #a1End: Uint32Array;
+  /** First four bytes (big-endian) of each direction's first flight (`slot * 2 + dir`). */
+  readonly #head: Uint32Array;
+  /** New segments followed since the heuristic detection. */
+  readonly #followed: Uint8Array;
+  /** Segments since the detection with a peer wire message size ({@linkcode isPeerWireSize}). */
+  readonly #hits: Uint8Array;
+  /** 1 when one of the hits was a short message (17 bytes or fewer). */
+  readonly #short: Uint8Array;
 
   /** @param capacity the flow table's capacity */
   constructor(capacity: number) {
@@ -168,11 +245,54 @@ export class MseDetector implements Detector {
     this.#start = new Uint32Array(capacity * 2);
     this.#end = new Uint32Array(capacity * 2);
     this.#a1End = new Uint32Array(capacity);
+    this.#head = new Uint32Array(capacity * 2);
+    this.#followed = new Uint8Array(capacity);
+    this.#hits = new Uint8Array(capacity);
+    this.#short = new Uint8Array(capacity);
   }
 
   reset(slot: number): void {
     this.#phase[slot] = NEW;
     this.#random[slot] = 0;
+    this.#followed[slot] = 0;
+    this.#hits[slot] = 0;
+    this.#short[slot] = 0;
+  }
+
+  /**
+   * Follows a flow decided as MSE for its next {@linkcode CONFIRM_SEGMENTS} new segments and
+   * confirms it when BitTorrent shows through:
+   * - `SIGNATURE` when a segment holds the plaintext handshake (the peers chose MSE's plaintext
+   *   mode, or sent the handshake before encrypting);
+   * - `STRUCTURAL` when two segments have peer wire message sizes ({@linkcode isPeerWireSize}),
+   *   one of them a short message (keep-alive, have, a piece header, one request, a message
+   *   without fields), which no protocol with authentication tags or 16-byte framing sends.
+   * Retransmissions are skipped. A look-alike is never confirmed and stays `HEURISTIC`.
+   */
+  confirm(x: Inspection): number {
+    const slot = x.slot;
+    if (this.#phase[slot] !== CONFIRMING) return 0;
+    const d = slot * 2 + x.direction;
+    const dataEnd = (x.packet.seq + x.wireLength) >>> 0;
+    if (((dataEnd - this.#end[d]) | 0) <= 0) return 0; // a retransmission: nothing new
+    this.#end[d] = dataEnd;
+    if (containsHandshake(x.buf, x.offset, x.end)) {
+      return this.#confirmed(slot, Confidence.SIGNATURE);
+    }
+    if (isPeerWireSize(x.wireLength)) {
+      this.#hits[slot]++;
+      if (x.wireLength <= SHORT_MAX) this.#short[slot] = 1;
+    }
+    if (this.#hits[slot] >= CONFIRM_HITS && this.#short[slot] === 1) {
+      return this.#confirmed(slot, Confidence.STRUCTURAL);
+    }
+    if (++this.#followed[slot] >= CONFIRM_SEGMENTS) this.#phase[slot] = DONE;
+    return 0;
+  }
+
+  #confirmed(slot: number, confidence: number): number {
+    this.#phase[slot] = DONE;
+    return confidence;
   }
 
   inspect(x: Inspection): number {
@@ -242,6 +362,7 @@ export class MseDetector implements Detector {
       // (Step 3 may follow PadA, which Nagle's algorithm can hold back into a segment of its own.)
       if (present < JUDGE_MIN && this.#phase[slot] !== A2) return this.#fail(slot);
       if (startsWithSmallInteger(x.buf, x.offset, x.end)) return this.#fail(slot);
+      if (present >= 4) this.#head[d] = u32(x.buf, x.offset);
     }
     if (present >= JUDGE_MIN) {
       if (!looksRandom(x.buf, x.offset, x.end)) return this.#fail(slot);
@@ -252,16 +373,24 @@ export class MseDetector implements Detector {
     if (phase === A2) {
       const step3 = (this.#end[d] - this.#a1End[slot]) >>> 0;
       if (step3 < STEP3_MIN || this.#random[slot] === 0) return 0;
-      this.#phase[slot] = DONE;
+      this.#phase[slot] = CONFIRMING;
       return Reason.MSE;
     }
     if (this.#sent(d) > KEY + PAD_MAX) return this.#fail(slot);
     return 0;
   }
 
-  /** Ends the first flight of direction `d`: 96–608 bytes, at least one segment judged random. */
+  /**
+   * Ends the first flight of direction `d`: 96–608 bytes, at least one segment judged random,
+   * not framed by its own length, and not the pair of legacy RLPx handshake sizes.
+   */
   #closeFlight(slot: number, d: number): boolean {
-    return this.#random[slot] === 1 && this.#sent(d) >= KEY;
+    const size = this.#sent(d);
+    if (this.#random[slot] !== 1) return false;
+    if (size < KEY) return false;
+    if (startsWithOwnLength(this.#head[d], size)) return false;
+    if ((d & 1) === 1 && size === RLPX_ACK && this.#sent(d - 1) === RLPX_AUTH) return false;
+    return true;
   }
 
   /** Bytes sent in direction `d` since its first payload byte. */

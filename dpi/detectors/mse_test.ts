@@ -5,7 +5,16 @@ import { LinkType } from "../decode.ts";
 import type { DetectionEvent } from "../detection.ts";
 import { captureDetections } from "../../tests/helpers/capture_detections.ts";
 import { concat, converse, frame, randomBytes, type Step } from "../../tests/helpers/packets.ts";
-import { looksRandom, minDistinctRandom, MseDetector, startsWithSmallInteger } from "./mse.ts";
+import { parseAddress } from "../address.ts";
+import { Reason } from "../reason.ts";
+import {
+  isPeerWireSize,
+  looksRandom,
+  minDistinctRandom,
+  MseDetector,
+  startsWithOwnLength,
+  startsWithSmallInteger,
+} from "./mse.ts";
 import { OtherProtocolsDetector } from "./other_protocols.ts";
 
 const client = { ip: "192.168.1.20", port: 50123 };
@@ -200,14 +209,25 @@ Deno.test("real encrypted clients (libtorrent, Transmission, aria2) are detected
     new OtherProtocolsDetector(),
     new MseDetector(256),
   ]);
-  const detections = captureDetections(FIXTURE.pathname, analyzer);
+  const events = captureDetections(FIXTURE.pathname, analyzer);
+  const detections = events.filter((e) => e.event_type === "detection");
   assert.equal(detections.length, 5);
   for (const d of detections) {
     assert.equal(d.reason, "mse");
+    assert.equal(d.confidence, "heuristic");
     assert.equal(d.flow_packet, 8); // 3 handshake packets, A1, ACK, B1, ACK, step 3
     assert.equal(d.evidence.bidirectional, true);
   }
   assert.deepEqual(detections.map((d) => d.dest_port).sort(), [26881, 27001, 27001, 51500, 51600]);
+  // Every flow that went on to exchange BitTorrent messages is confirmed; the one that closed
+  // right after its handshake (one 68-byte segment) stays heuristic.
+  const confirmations = events.filter((e) => e.event_type === "confirmation");
+  assert.equal(confirmations.length, 4);
+  for (const c of confirmations) assert.equal(c.confidence, "structural");
+  assert.deepEqual(
+    new Set(confirmations.map((c) => c.flow_id)).size,
+    4,
+  );
 });
 
 Deno.test("MSE on a port that is usually not BitTorrent is left alone", () => {
@@ -368,4 +388,127 @@ Deno.test("a reused slot starts over", () => {
     analyzer,
   });
   assert.equal(detections.length, 1);
+});
+
+/** An MSE handshake followed by the given segments, on a fresh analyzer. */
+function follow(after: Step[], seed: number) {
+  return converse(6, client, peer, [...handshake(120, 80, 30, seed), ...after], {
+    tcpHandshake: true,
+    ...mse(),
+  });
+}
+
+function peerKnown(analyzer: Analyzer): number {
+  const address = new Uint32Array(4);
+  parseAddress(peer.ip, address);
+  return analyzer.memory.recall(address, 4, peer.port, 1_700_000_001);
+}
+
+Deno.test("isPeerWireSize: message sizes and request trains, not AEAD or 16-byte framing", () => {
+  for (const n of [4, 5, 9, 13, 17, 34, 68, 17 * 64, 16397]) assert.ok(isPeerWireSize(n), `${n}`);
+  for (const n of [0, 1, 16, 18, 32, 48, 64, 80, 1448, 17 * 65, 16384]) {
+    assert.equal(isPeerWireSize(n), false, `${n}`);
+  }
+});
+
+Deno.test("MSE is heuristic until BitTorrent message sizes confirm it (structural)", () => {
+  const { detections, confirmations, analyzer } = follow([
+    { from: "b", payload: randomBytes(5, 201) }, // unchoke
+    { from: "a", payload: randomBytes(300, 202) },
+    { from: "a", payload: randomBytes(51, 203) }, // three requests
+    { from: "b", payload: randomBytes(9, 204) },
+  ], 200);
+  assert.equal(detections.length, 1);
+  assert.equal(detections[0].confidence, "heuristic");
+  assert.equal(confirmations.length, 1);
+  assert.equal(confirmations[0].confidence, "structural");
+  assert.equal(confirmations[0].flow_id, detections[0].flow_id);
+  assert.equal(confirmations[0].flow_packet, 10); // the 51-byte segment: the second size hit
+  assert.equal(peerKnown(analyzer), Reason.KNOWN_PEER);
+});
+
+Deno.test("MSE in plaintext mode: the cleartext handshake after step 4 is a signature", () => {
+  const { confirmations } = follow([
+    { from: "b", payload: concat("\x13BitTorrent protocol", randomBytes(48, 211)) },
+  ], 210);
+  assert.equal(confirmations.length, 1);
+  assert.equal(confirmations[0].confidence, "signature");
+});
+
+Deno.test("a look-alike never confirms and never teaches the endpoint memory", () => {
+  // RLPx-like frames (multiples of 16) and AEAD records (never shorter than 18 bytes).
+  const after: Step[] = [];
+  for (let i = 0; i < 100; i++) {
+    after.push({
+      from: i % 3 === 0 ? "b" : "a",
+      payload: randomBytes(16 * (2 + (i % 40)), 300 + i),
+    });
+    after.push({ from: "b", payload: randomBytes(18 + (i % 7) * 17, 500 + i) }); // 18 + 17·k
+  }
+  const { detections, confirmations, analyzer } = follow(after, 220);
+  assert.equal(detections.length, 1);
+  assert.equal(detections[0].confidence, "heuristic");
+  assert.equal(confirmations.length, 0);
+  assert.equal(peerKnown(analyzer), 0);
+  // A later flow to the same peer is judged on its own, not recalled from memory.
+  const later = converse(6, { ip: client.ip, port: 50999 }, peer, [
+    { from: "a", payload: randomBytes(40, 230) },
+    { from: "b", payload: randomBytes(40, 231) },
+  ], { tcpHandshake: true, analyzer });
+  assert.equal(later.detections.length, 0);
+});
+
+Deno.test("confirmation is bounded: sizes after 64 new segments are not looked at", () => {
+  const after: Step[] = [];
+  for (let i = 0; i < 64; i++) after.push({ from: "b", payload: randomBytes(1448, 400 + i) });
+  after.push({ from: "b", payload: randomBytes(5, 470) }, {
+    from: "a",
+    payload: randomBytes(17, 471),
+  });
+  assert.equal(follow(after, 240).confirmations.length, 0);
+});
+
+Deno.test("startsWithOwnLength: 2-byte big/little-endian and 3-byte little-endian prefixes", () => {
+  assert.equal(startsWithOwnLength(0x01940000, 406), true); // RLPx EIP-8 auth of 404 bytes
+  assert.equal(startsWithOwnLength(0x94010000, 406), true);
+  assert.equal(startsWithOwnLength(0x94010000, 407), true); // u24 little-endian 0x000194 + 3
+  assert.equal(startsWithOwnLength(0x01940000, 405), false);
+  assert.equal(startsWithOwnLength(0xdeadbeef, 406), false);
+});
+
+/** `size` random bytes behind a prefix holding the rest's length. */
+function framed(size: number, prefix: "u16be" | "u24le", seed: number): Uint8Array {
+  const b = randomBytes(size, seed);
+  const n = prefix === "u16be" ? size - 2 : size - 3;
+  b.set(prefix === "u16be" ? [n >> 8, n & 0xff] : [n & 0xff, n >> 8, 0], 0);
+  return b;
+}
+
+Deno.test("RLPx EIP-8 handshakes (2-byte size prefix) are not MSE", () => {
+  for (const [auth, ack, seed] of [[406, 389, 600], [520, 480, 610], [300, 250, 620]]) {
+    const d = detect([
+      { from: "a", payload: framed(auth, "u16be", seed) },
+      { from: "b", payload: framed(ack, "u16be", seed + 1) },
+      { from: "a", payload: randomBytes(32 + 16 * 5, seed + 2) }, // first frame: Hello
+    ]);
+    assert.equal(d.length, 0, `auth ${auth} ack ${ack}`);
+  }
+});
+
+Deno.test("legacy RLPx (auth 307, ack 210 bytes) is not MSE", () => {
+  const d = detect([
+    { from: "a", payload: randomBytes(307, 630) },
+    { from: "b", payload: randomBytes(210, 631) },
+    { from: "a", payload: randomBytes(32 + 16 * 5, 632) },
+  ]);
+  assert.equal(d.length, 0);
+});
+
+Deno.test("Noise-framed handshakes (3-byte little-endian length) are not MSE", () => {
+  const d = detect([
+    { from: "a", payload: framed(131, "u24le", 640) },
+    { from: "b", payload: framed(211, "u24le", 641) },
+    { from: "a", payload: framed(99, "u24le", 642) },
+  ]);
+  assert.equal(d.length, 0);
 });
