@@ -14,11 +14,27 @@
  * Detections that do not (yet) meet the rule are logged with action `insufficient_evidence`;
  * the ban follows when the evidence arrives.
  *
+ * ## Heuristics ban only when corroborated
+ * A detection of `heuristic` confidence (MSE recognised by flight sizes and randomness alone,
+ * which any protocol with a random-looking handshake can match: Ethereum's RLPx, obfs4,
+ * Shadowsocks…) bans an endpoint only when something else ties it to BitTorrent:
+ * - the analyzer's endpoint memory knew an endpoint of the flow (`Detection.corroborated`: a
+ *   tracker, DHT or PEX peer list named it, or it was seen in a flow of structural or signature
+ *   confidence); or
+ * - the endpoint itself showed signature-level BitTorrent (a cleartext handshake, KRPC, a tracker
+ *   request…) in an earlier detection that met the evidence rule (so a forged packet cannot
+ *   vouch for it): the manager keeps a bounded record of such hosts for the ban duration. Only the endpoint to be banned counts, never the other side: a protected host
+ *   that runs a BitTorrent client and an Ethereum node must not get its Ethereum peers banned.
+ * Otherwise the action is `suspected`: logged and counted, never banned. When the flow's
+ * structure later confirms the detection (`Verdict.CONFIRMED`), it is judged again at its new
+ * confidence and the ban follows.
+ *
  * @module
  */
 
 import { formatAddress, isUnicastHost } from "../dpi/address.ts";
 import type { Detection } from "../dpi/detection.ts";
+import { Confidence, confidenceName, reasonName } from "../dpi/reason.ts";
 import type { EnforcedBan, Enforcer } from "./enforcer.ts";
 import type { NetworkList } from "./networks.ts";
 
@@ -31,6 +47,7 @@ export type BanAction =
   | "already_banned"
   | "monitor"
   | "insufficient_evidence"
+  | "suspected"
   | "allowlisted";
 
 /** The ban policy. */
@@ -73,10 +90,14 @@ export interface Judgement {
 const ACTION_RANK: Record<BanAction, number> = {
   allowlisted: 0,
   insufficient_evidence: 1,
-  monitor: 2,
-  already_banned: 3,
-  banned: 4,
+  suspected: 2,
+  monitor: 3,
+  already_banned: 4,
+  banned: 5,
 };
+
+/** Hosts remembered as having shown signature-level BitTorrent, at most. */
+export const SIGNATURE_HOSTS_MAX = 65536;
 
 /** Counters of the ban manager. */
 export interface BanStats {
@@ -90,6 +111,11 @@ export interface BanStats {
   evicted: number;
   /** Bans removed by hand. */
   removed: number;
+  /**
+   * Judgements of a heuristic detection that had the evidence for a ban but no corroboration
+   * (action `suspected`: logged, never banned).
+   */
+  suspected: number;
 }
 
 /**
@@ -107,7 +133,19 @@ export class BanManager {
   readonly #now: () => number;
   /** Insertion order = installation order: the first entry is the oldest ban. */
   readonly #bans = new Map<string, BanRecord>();
-  readonly #stats: BanStats = { active: 0, total: 0, expired: 0, evicted: 0, removed: 0 };
+  /**
+   * Hosts that showed signature-level BitTorrent, by address text, with the time the record
+   * expires; insertion order is refresh order, so the first entry is the stalest.
+   */
+  readonly #signatureHosts = new Map<string, number>();
+  readonly #stats: BanStats = {
+    active: 0,
+    total: 0,
+    expired: 0,
+    evicted: 0,
+    removed: 0,
+    suspected: 0,
+  };
 
   /**
    * @param enforcer where bans are enforced
@@ -192,7 +230,25 @@ export class BanManager {
       if (ACTION_RANK[j.action] > ACTION_RANK[best.action]) best = { ...j, addresses: [] };
       if (j.action === best.action) best.addresses.push(...j.addresses);
     }
+    if (best.action === "suspected") this.#stats.suspected++;
     return best;
+  }
+
+  /** Whether the host `text` showed signature-level BitTorrent in a detection not yet expired. */
+  #showedSignature(text: string): boolean {
+    const expiresAt = this.#signatureHosts.get(text);
+    if (expiresAt === undefined) return false;
+    if (expiresAt > this.#now()) return true;
+    this.#signatureHosts.delete(text);
+    return false;
+  }
+
+  /** Records that the host `text` showed signature-level BitTorrent (with evidence). */
+  #rememberSignatureHost(text: string): void {
+    const hosts = this.#signatureHosts;
+    hosts.delete(text);
+    if (hosts.size >= SIGNATURE_HOSTS_MAX) hosts.delete(hosts.keys().next().value as string);
+    hosts.set(text, this.#now() + this.#policy.duration);
   }
 
   /** Bans an address by hand (e.g. `btblocker bans add`). */
@@ -241,15 +297,25 @@ export class BanManager {
     }
     const evidence = answered && (d.l4 !== 6 || d.bidirectional);
     if (!evidence) return { action: "insufficient_evidence", addresses: [text] };
+    if (d.confidence === Confidence.SIGNATURE) this.#rememberSignatureHost(text);
+    const heuristic = d.confidence <= Confidence.HEURISTIC;
+    if (heuristic && !d.corroborated && !this.#showedSignature(text)) {
+      return { action: "suspected", addresses: [text] };
+    }
     const existing = this.#bans.get(text);
     const now = this.#now();
     if (existing !== undefined && existing.expiresAt > now) {
       return { action: "already_banned", addresses: [text], expiresAt: existing.expiresAt };
     }
     if (p.monitorOnly) return { action: "monitor", addresses: [text] };
-    const proof = d.l4 === 6
+    const answer = d.l4 === 6
       ? "TCP: payload both ways; it acknowledged the other side's data"
       : "UDP: it answered the other side's request";
+    const proof = !heuristic ? answer : `${answer}; ${reasonName(d.reason)} (` +
+      `${confidenceName(d.confidence)}) corroborated: ` +
+      (d.corroborated
+        ? "an endpoint was known from a peer list or an earlier BitTorrent flow"
+        : "the host showed cleartext BitTorrent");
     const ban = this.#install(words, d.ipVersion, now, now + p.duration, d.reason, proof);
     return { action: "banned", addresses: [text], expiresAt: ban.expiresAt };
   }

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { BanManager, type BanPolicy } from "./bans.ts";
+import { BanManager, type BanPolicy, SIGNATURE_HOSTS_MAX } from "./bans.ts";
 import { NoEnforcer } from "./enforcer.ts";
 import { DEFAULT_LOCAL_NETWORKS, NetworkList } from "./networks.ts";
 import { Detection } from "../dpi/detection.ts";
 import { parseAddress } from "../dpi/address.ts";
-import { Reason } from "../dpi/reason.ts";
+import { Confidence, Reason, reasonConfidence } from "../dpi/reason.ts";
 
 function policy(o: Partial<BanPolicy> = {}): BanPolicy {
   return {
@@ -23,13 +23,23 @@ function policy(o: Partial<BanPolicy> = {}): BanPolicy {
 function detection(
   src: string,
   dst: string,
-  o: { l4?: number; srcAnswered?: boolean; dstAnswered?: boolean; bidirectional?: boolean } = {},
+  o: {
+    l4?: number;
+    srcAnswered?: boolean;
+    dstAnswered?: boolean;
+    bidirectional?: boolean;
+    reason?: number;
+    confidence?: number;
+    corroborated?: boolean;
+  } = {},
 ): Detection {
   const d = new Detection();
   d.ipVersion = parseAddress(src, d.src);
   parseAddress(dst, d.dst);
   d.l4 = o.l4 ?? 6;
-  d.reason = Reason.BT_HANDSHAKE;
+  d.reason = o.reason ?? Reason.BT_HANDSHAKE;
+  d.confidence = o.confidence ?? reasonConfidence(d.reason);
+  d.corroborated = o.corroborated ?? false;
   d.fromResponder = false;
   d.initiatorAnswered = o.srcAnswered ?? true;
   d.responderAnswered = o.dstAnswered ?? true;
@@ -170,4 +180,73 @@ Deno.test("resync adopts changes made to the enforcer from outside", () => {
   assert.equal(bans.resync(), 1);
   assert.deepEqual(bans.list().map((b) => b.text), ["198.51.100.9"]);
   assert.equal(bans.judge(detection("192.168.1.50", "198.51.100.7")).action, "banned");
+});
+
+const mse = { reason: Reason.MSE };
+
+Deno.test("a heuristic detection alone is suspected: logged and counted, never banned", () => {
+  const enforcer = new NoEnforcer();
+  const bans = new BanManager(enforcer, policy());
+  const j = bans.judge(detection("192.168.1.50", "198.51.100.7", mse));
+  assert.deepEqual(j, { action: "suspected", addresses: ["198.51.100.7"] });
+  assert.equal(enforcer.list().length, 0);
+  assert.equal(bans.stats.suspected, 1);
+  assert.equal(bans.stats.total, 0);
+  // Without the evidence rule met it stays insufficient_evidence (and is not counted).
+  const oneWay = detection("192.168.1.50", "198.51.100.7", { ...mse, bidirectional: false });
+  assert.equal(bans.judge(oneWay).action, "insufficient_evidence");
+  assert.equal(bans.stats.suspected, 1);
+});
+
+Deno.test("a heuristic detection corroborated by endpoint memory bans", () => {
+  const bans = new BanManager(new NoEnforcer(), policy());
+  const d = detection("192.168.1.50", "198.51.100.7", { ...mse, corroborated: true });
+  assert.equal(bans.judge(d).action, "banned");
+  assert.match(bans.list()[0].evidence, /mse \(heuristic\) corroborated: an endpoint was known/);
+  assert.equal(bans.stats.suspected, 0);
+});
+
+Deno.test("a heuristic detection bans a host that showed cleartext BitTorrent, only that host", () => {
+  let now = 1000;
+  const bans = new BanManager(new NoEnforcer(), policy({ duration: 600 }), () => now);
+  // A forged handshake (no answer from the peer) does not vouch for the peer.
+  const forged = detection("198.51.100.7", "192.168.1.50", { srcAnswered: false });
+  assert.equal(bans.judge(forged).action, "insufficient_evidence");
+  assert.equal(bans.judge(detection("192.168.1.50", "198.51.100.7", mse)).action, "suspected");
+  // The local client speaks cleartext BitTorrent to someone else: that vouches for nobody else.
+  const other = detection("192.168.1.50", "203.0.113.3");
+  assert.equal(bans.judge(other).action, "banned");
+  assert.equal(bans.judge(detection("192.168.1.50", "198.51.100.7", mse)).action, "suspected");
+  // The peer itself shows a cleartext handshake (answered): its heuristic flows now ban.
+  const plain = detection("192.168.1.50", "198.51.100.7");
+  assert.equal(bans.judge(plain).action, "banned");
+  bans.remove("198.51.100.7");
+  const j = bans.judge(detection("192.168.1.51", "198.51.100.7", mse));
+  assert.equal(j.action, "banned");
+  assert.match(bans.list().at(-1)!.evidence, /the host showed cleartext BitTorrent/);
+  // The record lasts a ban duration.
+  bans.remove("198.51.100.7");
+  now += 601;
+  assert.equal(bans.judge(detection("192.168.1.51", "198.51.100.7", mse)).action, "suspected");
+});
+
+Deno.test("the record of hosts that showed cleartext BitTorrent is bounded", () => {
+  const bans = new BanManager(new NoEnforcer(), policy({ maxBans: 10, monitorOnly: true }));
+  const first = detection("192.168.1.50", "44.0.0.0");
+  assert.equal(bans.judge(first).action, "monitor");
+  for (let i = 1; i <= SIGNATURE_HOSTS_MAX; i++) {
+    first.dst[3] = (0x2c000000 + i) >>> 0;
+    bans.judge(first);
+  }
+  // 44.0.0.0, the stalest, was forgotten; 44.0.0.1 is still known.
+  assert.equal(bans.judge(detection("192.168.1.50", "44.0.0.0", mse)).action, "suspected");
+  assert.equal(bans.judge(detection("192.168.1.50", "44.0.0.1", mse)).action, "monitor");
+});
+
+Deno.test("a heuristic detection confirmed by the flow's structure bans", () => {
+  const bans = new BanManager(new NoEnforcer(), policy());
+  const d = detection("192.168.1.50", "198.51.100.7", mse);
+  assert.equal(bans.judge(d).action, "suspected");
+  d.confidence = Confidence.STRUCTURAL; // what Verdict.CONFIRMED hands over
+  assert.equal(bans.judge(d).action, "banned");
 });

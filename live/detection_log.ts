@@ -12,8 +12,11 @@ import type { BanAction } from "./bans.ts";
 
 /** One line of the detection log. */
 export interface DetectionRecord extends Omit<DetectionEvent, "event_type"> {
-  /** `detection` when the flow was classified; `evidence` when later evidence led to a ban. */
-  event_type: "detection" | "evidence";
+  /**
+   * `detection` when the flow was classified; `evidence` when later evidence led to a ban (or a
+   * suspicion); `confirmation` when the flow's structure confirmed a heuristic detection.
+   */
+  event_type: "detection" | "evidence" | "confirmation";
   /**
    * Capture time of the deciding packet, unix seconds with libpcap's microseconds (`timestamp`
    * has milliseconds); with `ban_latency_ms` it dates the ban to the microsecond.

@@ -46,6 +46,8 @@ export interface MetricsSnapshot {
   bansEvicted: number;
   /** Bans removed by hand. */
   bansRemoved: number;
+  /** Judgements of heuristic detections left unbanned for want of corroboration. */
+  suspected: number;
   /** Detection reports held back by the report rate limit. */
   reportsSuppressed: number;
   /** Enforcer drops by family. */
@@ -179,6 +181,12 @@ export function renderMetrics(s: MetricsSnapshot): string {
   sample("btblocker_ban_removals_total", s.bansExpired, { cause: "expired" });
   sample("btblocker_ban_removals_total", s.bansEvicted, { cause: "evicted" });
   sample("btblocker_ban_removals_total", s.bansRemoved, { cause: "manual" });
+  family(
+    "btblocker_suspected_total",
+    "counter",
+    "Heuristic detections with evidence but no corroboration: logged, never banned.",
+  );
+  sample("btblocker_suspected_total", s.suspected);
   family(
     "btblocker_enforcer_dropped_packets_total",
     "counter",

@@ -34,6 +34,7 @@ function snapshot(packets = 10): MetricsSnapshot {
     bansExpired: 1,
     bansEvicted: 1,
     bansRemoved: 0,
+    suspected: 2,
     reportsSuppressed: 5,
     enforcerDrops: { ipv4Packets: 7, ipv4Bytes: 700, ipv6Packets: 1, ipv6Bytes: 120 },
     enforcer: "xdp",
@@ -58,6 +59,7 @@ Deno.test("metrics follow the Prometheus text format and naming conventions", ()
     /^btblocker_build_info\{version="1.2.3",commit="abc\\"def",deno="2.9.6"\} 1$/m,
   );
   assert.match(text, /^btblocker_capture_up\{iface="eth1"\} 0$/m);
+  assert.match(text, /^btblocker_suspected_total 2$/m);
   for (const line of text.trimEnd().split("\n")) {
     if (line.startsWith("#")) continue;
     assert.match(line, /^btblocker_[a-z0-9_]+(\{[^}]*\})? -?\d+(\.\d+)?$/, line);

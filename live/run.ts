@@ -234,6 +234,7 @@ class LiveRun {
       bansExpired: bans.expired,
       bansEvicted: bans.evicted,
       bansRemoved: bans.removed,
+      suspected: bans.suspected,
       reportsSuppressed: this.#provenReports.suppressedTotal +
         this.#unprovenReports.suppressedTotal,
       enforcerDrops: this.#enforcer.counters(),
@@ -401,13 +402,15 @@ class LiveRun {
       this.#detections++;
       this.#byReason[d.reason]++;
       this.#report("detection", name, d, j, judgedAt);
-    } else if (j.action === "banned" || j.action === "monitor") {
+    } else if (verdict === Verdict.CONFIRMED) {
+      this.#report("confirmation", name, d, j, judgedAt);
+    } else if (j.action === "banned" || j.action === "monitor" || j.action === "suspected") {
       this.#report("evidence", name, d, j, judgedAt);
     }
   }
 
   #report(
-    kind: "detection" | "evidence",
+    kind: "detection" | "evidence" | "confirmation",
     iface: string,
     d: Detection,
     j: Judgement,
@@ -419,13 +422,14 @@ class LiveRun {
     const event = d.toEvent();
     const latency = j.action === "banned" ? judgedAt - d.timestamp * 1000 : null;
     logBans.info(
-      "{iface}: BitTorrent {proto} {src} -> {dst} ({reason}, flow packet {packet}): {action} {addresses}",
+      "{iface}: BitTorrent {proto} {src} -> {dst} ({reason}, {confidence}, flow packet {packet}): {action} {addresses}",
       {
         iface,
         proto: event.proto,
         src: `${event.src_ip}:${event.src_port}`,
         dst: `${event.dest_ip}:${event.dest_port}`,
         reason: event.reason,
+        confidence: event.confidence,
         packet: event.flow_packet,
         action: j.action,
         addresses: j.addresses.join(", "),

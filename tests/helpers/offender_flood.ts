@@ -17,7 +17,7 @@
  */
 
 import { Detection } from "../../dpi/detection.ts";
-import { Reason } from "../../dpi/reason.ts";
+import { Confidence, Reason } from "../../dpi/reason.ts";
 import { BanManager, type Judgement } from "../../live/bans.ts";
 import type { Enforcer } from "../../live/enforcer.ts";
 import { DEFAULT_LOCAL_NETWORKS, NetworkList } from "../../live/networks.ts";
@@ -46,6 +46,7 @@ export class OffenderFlood {
     d.ipVersion = 4;
     d.l4 = 6;
     d.reason = Reason.BT_HANDSHAKE;
+    d.confidence = Confidence.SIGNATURE;
     d.src.set([0, 0, 0xffff, 0xc0a80102]); // 192.168.1.2, local
     d.dst.set([0, 0, 0xffff, 0]);
     d.initiatorAnswered = d.responderAnswered = d.bidirectional = true;
