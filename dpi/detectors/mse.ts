@@ -26,7 +26,10 @@
  *   standard deviations, see {@linkcode minDistinctRandom}) and is not text; the first segment of
  *   A1 and of B1 (which carry Ya and Yb, each written at once) must be such a segment, and A2 must
  *   contain one; no flight starts like another protocol ({@linkcode isOtherTcpProtocol}) or
- *   with a small integer ({@linkcode startsWithSmallInteger}): Ya, Yb and HASH('req1', S) do not.
+ *   with a small integer ({@linkcode startsWithSmallInteger}): Ya, Yb and HASH('req1', S) do not;
+ * - neither first flight starts with its own length ({@linkcode startsWithOwnLength}: RLPx's EIP-8
+ *   auth and ack, Noise-framed handshakes such as Hyperswarm's), and they are not legacy RLPx's
+ *   307-byte auth and 210-byte ack.
  *
  * Waiting for step 3 rather than stopping at step 2 rejects one-way floods, responders that speak
  * first, and request/response protocols whose second client message is short; the verdict comes
@@ -35,6 +38,13 @@
  * handshakes with random pads and segmentation the rules miss about 4 in 10⁴ (mostly a key that
  * starts with two zero bytes); libtorrent, Transmission and aria2 handshakes are all detected.
  *
+ * That verdict is a heuristic (`Confidence.HEURISTIC`): sizes and randomness are all it sees.
+ * The detector then follows the flow ({@linkcode MseDetector.confirm}) and upgrades it when the
+ * BitTorrent message grammar shows through RC4, which keeps lengths: measured on libtorrent,
+ * Transmission and aria2 (tests/fixtures), the 68-byte handshake, 5-byte unchoke/interested,
+ * 13-byte piece headers, 17·k-byte request trains and 16397-byte pieces appear within a few dozen
+ * segments of step 3 (aria2 even sends its handshake in plaintext after step 4).
+ *
  * What remains possible: other fully-random handshakes with the same flight sizes. obfs4 client
  * and server hellos are 141–8192 bytes (about one connection in 300 falls in 96–608 both ways);
  * Shadowsocks and VMess (without TLS) start with a random salt/header plus the first proxied
@@ -42,7 +52,9 @@
  * plus `req_pq`) usually gets a `res_pq` shorter than 96 bytes back but padded variants can reach
  * it; Psiphon's obfuscated SSH sends a random seed and random padding both ways. Tor is TLS and
  * SSH begins with its text banner (whatever its software name), so neither matches. These
- * protocols run mostly on 443 (a sensitive port); elsewhere the risk is real but small.
+ * protocols run mostly on 443 (a sensitive port); elsewhere they stay heuristic detections, which
+ * the ban rule never bans alone (shadowsocks-libev carrying short HTTP requests does match, see
+ * tests/fixtures/lookalike_shadowsocks_loopback.pcap).
  *
  * @module
  */
