@@ -132,12 +132,13 @@ Deno.test("text output is aligned and ends with a summary", async () => {
   const r = await runCli("--read", path);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.split("\n");
-  assert.match(lines[0], /^TIME\s+PROTO\s+SOURCE\s+DESTINATION\s+REASON\s+PACKET$/);
+  assert.match(lines[0], /^TIME\s+PROTO\s+SOURCE\s+DESTINATION\s+REASON\s+CONFIDENCE\s+PACKET$/);
   assert.match(
     lines[1],
-    /^1970-01-01T00:00:02.000Z\s+TCP\s+10\.1\.1\.2:51000\s+198\.51\.100\.20:6881\s+bt_handshake\s+1$/,
+    /^1970-01-01T00:00:02.000Z\s+TCP\s+10\.1\.1\.2:51000\s+198\.51\.100\.20:6881\s+bt_handshake\s+signature\s+1$/,
   );
   assert.equal(lines[0].indexOf("SOURCE"), lines[1].indexOf("10.1.1.2"));
+  assert.equal(lines[0].indexOf("CONFIDENCE"), lines[1].indexOf("signature"));
   assert.ok(r.stdout.includes("Summary of"));
   assert.match(r.stdout, /BitTorrent\s+1 flows: bt_handshake 1/);
 });
@@ -151,4 +152,23 @@ Deno.test("--progress reports on stderr while reading", async () => {
   assert.match(r.stderr, /\d+%\s+65536 packets/);
   const off = await runCli("--read", path, "--no-progress", "--format", "jsonl");
   assert.equal(off.stderr, "");
+});
+
+Deno.test("MSE: a heuristic detection, then its confirmation, inline and with the worker pool", async () => {
+  const fixture = new URL("./fixtures/lab_transmission_encrypted.pcap", import.meta.url).pathname;
+  for (const pool of [[], ["--worker-pool"]]) {
+    const r = await runCli("--read", fixture, "--format", "jsonl", ...pool);
+    assert.equal(r.code, 0, r.stderr);
+    const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const flow = events.filter((e) => e.reason === "mse");
+    assert.deepEqual(
+      flow.map((e) => [e.event_type, e.confidence, e.flow_packet]),
+      [["detection", "heuristic", 8], ["confirmation", "structural", 64]],
+      pool.join(" "),
+    );
+    assert.equal(flow[0].flow_id, flow[1].flow_id);
+  }
+  const text = await runCli("--read", fixture);
+  assert.match(text.stdout, /\smse\s+heuristic\s+8\n/);
+  assert.match(text.stdout, /\smse confirmed\s+structural\s+64\n/);
 });
