@@ -456,6 +456,12 @@ Deno.test("a look-alike never confirms and never teaches the endpoint memory", (
     { from: "b", payload: randomBytes(40, 231) },
   ], { tcpHandshake: true, analyzer });
   assert.equal(later.detections.length, 0);
+  // Nor is a UDP flow on the same address and port (a node's discovery, as RLPx's on 30303).
+  const discovery = converse(17, { ip: client.ip, port: 30301 }, peer, [
+    { from: "a", payload: randomBytes(150, 232) },
+    { from: "b", payload: randomBytes(150, 233) },
+  ], { analyzer });
+  assert.equal(discovery.detections.length, 0);
 });
 
 Deno.test("confirmation is bounded: sizes after 64 new segments are not looked at", () => {
