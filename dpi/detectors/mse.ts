@@ -92,6 +92,11 @@ const PIECE_MESSAGE = 16397;
 const CONFIRM_HITS = 2;
 /** The longest short message (a request; keep-alive, have, piece header are shorter). */
 const SHORT_MAX = 17;
+/**
+ * How far into a direction's first segment after the detection a plaintext handshake is looked
+ * for: past the rest of step 4 (VC, crypto_select, len(PadD), PadD) and the 20 bytes that name it.
+ */
+const HANDSHAKE_SEARCH = 8 + 4 + 2 + PAD_MAX + 20;
 
 // Phases of a flow (per-flow state).
 /** Nothing seen yet. */
@@ -249,6 +254,8 @@ export class MseDetector implements Detector {
   readonly #hits: Uint8Array;
   /** 1 when one of the hits was a short message (17 bytes or fewer). */
   readonly #short: Uint8Array;
+  /** Directions (bit `1 << dir`) that sent a new segment since the detection. */
+  readonly #spoke: Uint8Array;
 
   /** @param capacity the flow table's capacity */
   constructor(capacity: number) {
@@ -261,6 +268,7 @@ export class MseDetector implements Detector {
     this.#followed = new Uint8Array(capacity);
     this.#hits = new Uint8Array(capacity);
     this.#short = new Uint8Array(capacity);
+    this.#spoke = new Uint8Array(capacity);
   }
 
   reset(slot: number): void {
@@ -269,13 +277,15 @@ export class MseDetector implements Detector {
     this.#followed[slot] = 0;
     this.#hits[slot] = 0;
     this.#short[slot] = 0;
+    this.#spoke[slot] = 0;
   }
 
   /**
    * Follows a flow decided as MSE for its next {@linkcode CONFIRM_SEGMENTS} new segments and
    * confirms it when BitTorrent shows through:
-   * - `SIGNATURE` when a segment holds the plaintext handshake (the peers chose MSE's plaintext
-   *   mode, or sent the handshake before encrypting);
+   * - `SIGNATURE` when a segment starts with the plaintext handshake, or a direction's first
+   *   segment holds it within {@linkcode HANDSHAKE_SEARCH} bytes (the peers chose MSE's plaintext
+   *   mode: the handshake follows step 4 in clear);
    * - `STRUCTURAL` when two segments have peer wire message sizes ({@linkcode isPeerWireSize}),
    *   one of them a short message (keep-alive, have, a piece header, one request, a message
    *   without fields), which no protocol with authentication tags or 16-byte framing sends.
@@ -288,7 +298,12 @@ export class MseDetector implements Detector {
     const dataEnd = (x.packet.seq + x.wireLength) >>> 0;
     if (((dataEnd - this.#end[d]) | 0) <= 0) return 0; // a retransmission: nothing new
     this.#end[d] = dataEnd;
-    if (containsHandshake(x.buf, x.offset, x.end)) {
+    const first = (this.#spoke[slot] & (1 << x.direction)) === 0;
+    this.#spoke[slot] |= 1 << x.direction;
+    const searchEnd = first ? Math.min(x.end, x.offset + HANDSHAKE_SEARCH) : x.offset;
+    if (
+      isPeerWireHandshake(x.buf, x.offset, x.end) || containsHandshake(x.buf, x.offset, searchEnd)
+    ) {
       return this.#confirmed(slot, Confidence.SIGNATURE);
     }
     if (isPeerWireSize(x.wireLength)) {

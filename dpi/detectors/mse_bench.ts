@@ -39,6 +39,16 @@ const MSE = flow([
   { from: "b", payload: randomBytes(96 + 200, 2) },
   { from: "a", payload: randomBytes(124, 3) },
 ]);
+/** A look-alike: the MSE-sized handshake, then 64 full segments that never confirm it. */
+const LOOKALIKE = flow([
+  { from: "a", payload: randomBytes(96 + 300, 1) },
+  { from: "b", payload: randomBytes(96 + 200, 2) },
+  { from: "a", payload: randomBytes(124, 3) },
+  ...Array.from({ length: 64 }, (_, i) => ({
+    from: i % 4 === 0 ? "a" as const : "b" as const,
+    payload: randomBytes(1448, 10 + i),
+  })),
+]);
 const TLS = flow([
   { from: "a", payload: concat([0x16, 3, 1, 2, 1, 1, 0, 1, 0xfd, 3, 3], randomBytes(507, 4)) },
   { from: "b", payload: concat([0x16, 3, 3, 0, 0x7a, 2, 0, 0, 0x76, 3, 3], randomBytes(118, 5)) },
@@ -78,6 +88,17 @@ Deno.bench({
   name: "MSE handshake, MseDetector (6 packets)",
   group: "mse-flow",
   fn: player([new MseDetector(4096)], MSE),
+});
+Deno.bench({
+  name: "MSE-sized look-alike followed for confirmation, no detector (70 packets)",
+  group: "mse-confirm",
+  baseline: true,
+  fn: player([], LOOKALIKE),
+});
+Deno.bench({
+  name: "MSE-sized look-alike followed for confirmation, MseDetector (70 packets)",
+  group: "mse-confirm",
+  fn: player([new MseDetector(4096)], LOOKALIKE),
 });
 Deno.bench({
   name: "TLS 1.3 resumption, MseDetector (6 packets)",

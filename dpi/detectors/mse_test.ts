@@ -435,6 +435,22 @@ Deno.test("MSE in plaintext mode: the cleartext handshake after step 4 is a sign
   assert.equal(confirmations[0].confidence, "signature");
 });
 
+Deno.test("plaintext mode: the handshake right after step 4 in the same segment is found", () => {
+  const keyExchange = handshake(100, 100, 0, 250).slice(0, 3); // A1, B1, step 3
+  const cleartext = concat("\x13BitTorrent protocol", randomBytes(48, 253));
+  const step4 = (padD: number) => concat(randomBytes(8 + 4 + 2 + padD, 254), cleartext);
+  const play = (after: Step[]) =>
+    converse(6, client, peer, [...keyExchange, ...after], { tcpHandshake: true, ...mse() })
+      .confirmations.map((c) => c.confidence);
+  assert.deepEqual(play([{ from: "b", payload: step4(100) }]), ["signature"]);
+  assert.deepEqual(play([{ from: "b", payload: step4(512) }]), ["signature"]);
+  // Only a direction's first segment is searched; later ones count when they start with it.
+  assert.deepEqual(
+    play([{ from: "b", payload: randomBytes(82, 255) }, { from: "b", payload: step4(100) }]),
+    [],
+  );
+});
+
 Deno.test("a look-alike never confirms and never teaches the endpoint memory", () => {
   // RLPx-like frames (multiples of 16) and AEAD records (never shorter than 18 bytes).
   const after: Step[] = [];
