@@ -534,3 +534,54 @@ Deno.test("Noise-framed handshakes (3-byte little-endian length) are not MSE", (
   ]);
   assert.equal(d.length, 0);
 });
+
+Deno.test("a peer list decides before MSE; one learned during the key exchange corroborates", () => {
+  const address = new Uint32Array(4);
+  parseAddress(peer.ip, address);
+  // Named before the flow: the flow is recognised from memory at once (structural).
+  const known = new Analyzer({ maxFlows: 256 }, [new MseDetector(256)]);
+  known.memory.remember(address, 4, peer.port, Reason.TRACKER_PEER, 1_700_000_000);
+  const first = converse(6, client, peer, handshake(60, 60, 10, 260), {
+    tcpHandshake: true,
+    analyzer: known,
+  }).detections;
+  assert.deepEqual(first.map((d) => [d.reason, d.confidence]), [["tracker_peer", "structural"]]);
+  // Named while the key exchange runs (a DHT answer in between): MSE decides, corroborated.
+  const analyzer = new Analyzer({ maxFlows: 256 }, [new MseDetector(256)]);
+  const steps = handshake(60, 60, 10, 270);
+  const seq = { a: 1000, b: 9000 };
+  const frames = [
+    frame({ l4: 6, src: client, dst: peer, flags: 0x02, seq: 999 }),
+    frame({ l4: 6, src: peer, dst: client, flags: 0x12, seq: 8999, ack: 1000 }),
+    frame({ l4: 6, src: client, dst: peer, flags: 0x10, seq: 1000, ack: 9000 }),
+  ];
+  for (const { from, payload } of steps.slice(0, 3)) {
+    const bytes = payload as Uint8Array;
+    const a = from === "a";
+    frames.push(frame({
+      l4: 6,
+      src: a ? client : peer,
+      dst: a ? peer : client,
+      payload: bytes,
+      seq: seq[from],
+      ack: a ? seq.b : seq.a,
+    }));
+    seq[from] += bytes.length;
+  }
+  let time = 1_700_000_000;
+  for (const f of frames.slice(0, 5)) {
+    analyzer.analyze(LinkType.ETHERNET, f, 0, f.length, f.length, time++);
+  }
+  analyzer.memory.remember(address, 4, peer.port, Reason.DHT_PEER, time);
+  const step3 = frames[5];
+  assert.equal(
+    analyzer.analyze(LinkType.ETHERNET, step3, 0, step3.length, step3.length, time),
+    Verdict.DETECTION,
+  );
+  const event = analyzer.detection.toEvent();
+  assert.deepEqual([event.reason, event.confidence, event.corroborated], [
+    "mse",
+    "heuristic",
+    true,
+  ]);
+});
