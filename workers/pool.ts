@@ -52,6 +52,8 @@ export const SLABS_PER_WORKER = 4;
 const ID_LANE = 2 ** 40;
 /** Packets between checks for partial slabs held too long. */
 const STALE_CHECK_MASK = 255;
+/** Batches of records between checks for partial slabs held too long. */
+const RECORDS_CHECK_MASK = 7;
 
 /** Settings of a {@linkcode WorkerPool}. */
 export interface WorkerPoolOptions {
@@ -190,6 +192,11 @@ export class WorkerPool implements PacketSink {
   readonly dropped: Float64Array;
   /** Packets lost in crashed workers or discarded at shutdown, per interface. */
   readonly lost: Float64Array;
+  /**
+   * Wire bytes per interface of the packets taken as pcap records ({@linkcode records}),
+   * counted by the workers as they read them.
+   */
+  readonly wireBytes: Float64Array;
   /** Malformed packets per interface (seen while hashing them to a worker). */
   readonly malformed: Float64Array;
 
@@ -243,6 +250,7 @@ export class WorkerPool implements PacketSink {
     this.#maxPacket = maxSlabPacketBytes(this.slabBytes);
     this.dropped = new Float64Array(options.interfaces);
     this.malformed = new Float64Array(options.interfaces);
+    this.wireBytes = new Float64Array(options.interfaces);
     this.#latest = new Float64Array(options.interfaces);
     this.lost = new Float64Array(options.interfaces);
     this.#slabs = [];
@@ -328,6 +336,51 @@ export class WorkerPool implements PacketSink {
     slab.append(this.#copier, iface, linkType, buf, offset, length, wireLength, timestamp);
     this.packets++;
     if ((++this.#sinceCheck & STALE_CHECK_MASK) === 0) this.#handOverStale();
+  }
+
+  /**
+   * Room for pcap records in the slab being filled for `worker` (see {@linkcode records}):
+   * opens a slab when it has none, and hands the current one over first when fewer than
+   * `atLeast` bytes are left in it. 0 when no slab is free.
+   *
+   * A live capture with one fanout socket per worker (`live/capture.ts`) reads each socket's
+   * batch with one `pcap_dispatch` of at most this many bytes straight into the batch buffer.
+   */
+  recordRoom(worker: number, atLeast: number): number {
+    let slab = this.#filling[worker];
+    if (slab !== null && slab.recordRoom() < atLeast) {
+      this.#send(slab);
+      slab = null;
+    }
+    if (slab === null) slab = this.#open(worker);
+    return slab === null ? 0 : slab.recordRoom();
+  }
+
+  /**
+   * Takes a batch of `packets` pcap records of one interface, `source[0, length)`, for
+   * `worker` (the kernel's fanout chose the worker: no hash here), with one copy into its slab.
+   * Without room for them (the ring was full at {@linkcode recordRoom}) they are dropped and
+   * counted, as {@linkcode packet} drops.
+   *
+   * @throws the error of a verdict handler that failed since the previous call
+   */
+  records(
+    worker: number,
+    iface: number,
+    linkType: number,
+    source: Uint8Array,
+    length: number,
+    packets: number,
+  ): void {
+    if (this.#failure !== null) this.#rethrow();
+    const slab = this.#filling[worker];
+    if (slab === null || slab.recordRoom() < length) {
+      this.#drop(iface, packets);
+      return;
+    }
+    slab.appendRecords(iface, linkType, source, length, packets);
+    this.packets += packets;
+    if ((++this.#sinceCheck & RECORDS_CHECK_MASK) === 0) this.#handOverStale();
   }
 
   /**
@@ -530,10 +583,17 @@ export class WorkerPool implements PacketSink {
         return this.packet(iface, linkType, buf, offset, capturedLength, wireLength, timestamp);
       });
     }
-    this.dropped[iface]++;
-    const n = ++this.#dropsToReport;
+    this.#drop(iface, 1);
+  }
+
+  /** Counts `packets` dropped for want of a slab and warns through `onDrop`, rate-limited. */
+  #drop(iface: number, packets: number): void {
+    this.dropped[iface] += packets;
+    const before = this.#dropsToReport;
+    const n = this.#dropsToReport = before + packets;
     const report = this.#options.onDrop;
-    if (report !== undefined && (n & 63) === 1) {
+    // Checked at the first drop and every 64 after (a crossing of a multiple of 64).
+    if (report !== undefined && (before === 0 || (before >> 6) !== (n >> 6))) {
       const now = performance.now();
       if (now >= this.#nextDropReport) {
         this.#nextDropReport = now + (this.#options.dropWarningIntervalMs ?? 10000);
@@ -556,6 +616,7 @@ export class WorkerPool implements PacketSink {
       case "return": {
         const slab = this.#slabs[m.id];
         slab.lay(m.buffer);
+        slab.addRunWireBytes(this.wireBytes);
         slab.owner = -1;
         this.#free[this.#freeCount++] = slab.id;
         s.inFlight--;
@@ -611,7 +672,7 @@ export class WorkerPool implements PacketSink {
     for (const slab of this.#slabs) {
       if (slab.owner !== slot || slab.buffer !== null) continue;
       for (let i = 0; i < this.#interfaces; i++) this.lost[i] += slab.perInterface[i];
-      lostPackets += slab.count;
+      lostPackets += slab.packets;
       slab.lay(new ArrayBuffer(this.slabBytes));
       slab.owner = -1;
       this.#free[this.#freeCount++] = slab.id;
