@@ -9,10 +9,15 @@
  *   its first packet is `flushAfterMs` old, provided the worker holds no other slab (see
  *   {@linkcode WorkerPool.idle}). The worker transfers the slab back after analysis. Memory is
  *   bounded by the ring: nothing grows and nothing is allocated per packet.
- * - **Flow affinity.** A packet goes to worker `hash % workers`, where the hash names its flow
- *   in both directions on its interface ({@linkcode FlowHasher}), so each flow's state lives
- *   in one analyzer and its verdicts equal the inline path's. Frames that are not TCP/UDP
- *   belong to no flow (they are only counted) and go to the worker of the previous packet.
+ * - **Flow affinity.** Live, the kernel chooses: each worker has its own `PACKET_FANOUT` socket
+ *   on every interface, whose symmetric flow hash sends both directions of a flow to it, and the
+ *   capture loop hands each socket's batch of pcap records to its worker
+ *   ({@linkcode WorkerPool.recordRoom}, {@linkcode WorkerPool.records}): no hash and no
+ *   JavaScript per packet here. Offline ({@linkcode WorkerPool.packet}), a packet goes to worker
+ *   `hash % workers`, where the hash names its flow in both directions on its interface
+ *   ({@linkcode FlowHasher}). Either way each flow's state lives in one analyzer and its verdicts
+ *   equal the inline path's. Frames that are not TCP/UDP belong to no flow (they are only
+ *   counted) and go to the worker of the previous packet.
  * - **Verdicts.** Workers send verdict records, never packets, beside each returned slab; the
  *   pool rebuilds each {@linkcode Detection} on the main thread and calls the same handler as
  *   the inline path, so bans, logs and statistics stay on the main thread.
