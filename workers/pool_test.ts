@@ -9,7 +9,11 @@ import { LinkType } from "../dpi/decode.ts";
 import type { DetectionEvent } from "../dpi/detection.ts";
 import { FlowHasher } from "../dpi/flow_hash.ts";
 import { frame, peerWireHandshake, randomBytes } from "../tests/helpers/packets.ts";
+import { pcapBytes } from "../tests/helpers/pcap_writer.ts";
 import { type WorkerCrash, WorkerPool, type WorkerPoolOptions } from "./pool.ts";
+
+/** Bytes of a pcap file header, before the records. */
+const PCAP_FILE_HEADER_BYTES = 24;
 
 const handshake = peerWireHandshake(randomBytes(20, 4), "-qB4250-abcdefghijkl");
 
@@ -295,19 +299,8 @@ Deno.test("a crashed worker is replaced: its slabs are counted lost, its flows s
 
 /** Standard pcap records (16-byte header, host byte order) of `packets`, as `pcap_dump` writes. */
 function pcapRecords(packets: Packet[]): Uint8Array {
-  const out = new Uint8Array(packets.reduce((n, p) => n + 16 + p.bytes.length, 0));
-  const v = new DataView(out.buffer);
-  let at = 0;
-  for (const p of packets) {
-    const seconds = Math.floor(p.time);
-    v.setUint32(at, seconds, true);
-    v.setUint32(at + 4, Math.round((p.time - seconds) * 1e6), true);
-    v.setUint32(at + 8, p.bytes.length, true);
-    v.setUint32(at + 12, p.bytes.length, true);
-    out.set(p.bytes, at + 16);
-    at += 16 + p.bytes.length;
-  }
-  return out;
+  const file = pcapBytes(LinkType.ETHERNET, packets.map((p) => ({ data: p.bytes, time: p.time })));
+  return file.subarray(PCAP_FILE_HEADER_BYTES);
 }
 
 Deno.test("pool: batches of pcap records for the worker a fanout chose give the inline detections", async () => {

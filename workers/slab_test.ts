@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { pcapBytes } from "../tests/helpers/pcap_writer.ts";
 import {
   ENTRY_BYTES,
   maxSlabPacketBytes,
@@ -121,18 +122,15 @@ Deno.test("packet copier: views cached for one source are never used for another
 
 /** Standard pcap records (16-byte header, host byte order) of the given frames. */
 function records(frames: Uint8Array[], firstSecond: number): Uint8Array {
-  const out = new Uint8Array(frames.reduce((n, f) => n + 16 + f.length, 0));
-  const v = new DataView(out.buffer);
-  let at = 0;
-  frames.forEach((f, i) => {
-    v.setUint32(at, firstSecond + i, true);
-    v.setUint32(at + 4, 250000 * i, true);
-    v.setUint32(at + 8, f.length, true);
-    v.setUint32(at + 12, f.length + 100, true);
-    out.set(f, at + 16);
-    at += 16 + f.length;
-  });
-  return out;
+  const file = pcapBytes(
+    1,
+    frames.map((data, i) => ({
+      data,
+      time: firstSecond + i + i / 4,
+      wireLength: data.length + 100,
+    })),
+  );
+  return file.subarray(24); // the file header
 }
 
 Deno.test("slab: runs of pcap records of several interfaces read back packet by packet", () => {
