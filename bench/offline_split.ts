@@ -6,7 +6,7 @@
  * into a slab (what `--read --worker-pool` does per packet before handing slabs over).
  * Medians of RUNS (default 5) passes over the whole capture, in ns per packet.
  *
- *   deno run --allow-ffi --allow-read bench/offline_split.ts [CAPTURE] [RUNS]
+ *   deno run --allow-ffi --allow-read --allow-sys=loadavg bench/offline_split.ts [CAPTURE] [RUNS]
  *
  * CAPTURE defaults to bench/out/big.pcap (bench/big_capture.sh builds it).
  *

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 capture=${1:-bench/out/big.pcap}
 cores=$(nproc)
-default_counts=$(for n in 1 2 4 8; do [ "$n" -le "$cores" ] && echo "$n"; done | xargs)
+default_counts=$(for n in 1 2 4 8; do if [ "$n" -le "$cores" ]; then echo "$n"; fi; done | xargs)
 counts=${2:-$default_counts}
 runs=${3:-3}
 rates=${4:-"100000 200000 300000 500000 750000 1000000 1500000 2000000 topspeed"}

@@ -145,11 +145,18 @@ export interface PoolTotals extends WorkerTotals {
 }
 
 /**
- * The pool size for a `--workers` value: the value itself, or 2 × the CPU cores for 0 (auto).
+ * Workers of a pool when `--workers` is 0: the most that keep live mode within its 150 MiB
+ * memory budget. Measured (bench/pool_memory.sh, 100 k packets/s into a veth, one interface,
+ * default settings): peak RSS 103 MiB inline, 131 MiB with one worker after 1 min (141 MiB in a
+ * 10-min soak), a plateau of 152–154 MiB with two over 5 min, 184 MiB with four and 250 MiB with
+ * eight after 1 min: each worker adds about 15 MiB (its V8 isolate and its 4 slabs). Larger
+ * pools are for hosts with more memory to give (`--workers N`).
  */
+export const DEFAULT_WORKERS = 1;
+
+/** The pool size for a `--workers` value: the value itself, or {@linkcode DEFAULT_WORKERS} for 0. */
 export function resolveWorkerCount(requested: number): number {
-  if (requested > 0) return requested;
-  return 2 * Math.max(1, navigator.hardwareConcurrency || 1);
+  return requested > 0 ? requested : DEFAULT_WORKERS;
 }
 
 /** One worker slot and its current incarnation. */
