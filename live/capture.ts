@@ -10,10 +10,6 @@
  *   chooses each packet's worker by a symmetric flow hash; each handle's packets are read with
  *   one `pcap_dispatch` per batch into a buffer as pcap records (`ffi/pcap_batch.ts`) and
  *   copied into its worker's slab at once. No JavaScript runs per packet on the main thread.
- *   The group reassembles IP fragments before hashing (so a first fragment, which carries the
- *   ports, reaches its flow's worker): workers see, and the counters count, each reassembled
- *   datagram once rather than its fragments, and a fragment set that never completes is
- *   dropped by the kernel's reassembly (counted in `/proc/net/snmp`, `ReasmFails`).
  *   Each handle gets `bufferSize / workers` of kernel buffer (at least 2 MiB), so the
  *   interface's capture memory does not grow with the pool. This keeps the pool's channel
  *   (bounded ring, drops counted, crash replacement, drain at shutdown) unchanged; capturing
