@@ -11,7 +11,10 @@
  *   one `pcap_dispatch` per batch into a buffer as pcap records (`ffi/pcap_batch.ts`) and
  *   copied into its worker's slab at once. No JavaScript runs per packet on the main thread.
  *   Each handle gets `bufferSize / workers` of kernel buffer (at least 2 MiB), so the
- *   interface's capture memory does not grow with the pool. This keeps the pool's channel
+ *   interface's capture memory does not grow with the pool. When a worker has no slab free, its
+ *   socket is left unread until a slab comes back: the kernel's buffer holds the packets
+ *   meanwhile (tens of thousands of packets, where the ring holds a few thousand), and only
+ *   when it overflows does the kernel drop, counted in the pcap drops. This keeps the pool's channel
  *   (bounded ring, drops counted, crash replacement, drain at shutdown) unchanged; capturing
  *   inside each worker instead would move the ring, the counters and the error handling
  *   into every worker for no fewer copies.
@@ -61,10 +64,13 @@ export interface PacketSink {
  */
 export interface RecordSink {
   /**
-   * Bytes of records `worker` takes now (0: none, the batch read is dropped and counted);
-   * hands over the worker's slab first when fewer than `atLeast` bytes are left in it.
+   * Bytes of records `worker` takes now (0: none, its socket is not read until
+   * {@linkcode roomFreed}); hands over the worker's slab first when fewer than `atLeast` bytes
+   * are left in it.
    */
   recordRoom(worker: number, atLeast: number): number;
+  /** Resolves when room may have been freed (a slab came back), or after `ms`. */
+  roomFreed(ms: number): Promise<void>;
   /** Takes `packets` pcap records, `source[0, length)`, of interface `iface` for `worker`. */
   records(
     worker: number,
@@ -329,6 +335,8 @@ export class CaptureLoop {
   readonly #onFailure: (capture: InterfaceCapture) => void;
   #running = false;
   #stopped = false;
+  /** A pool socket was left unread for want of a slab in the last round. */
+  #starved = false;
   /** An interface came back: the loop rebuilds its active list. */
   #resumed = false;
 
@@ -380,6 +388,7 @@ export class CaptureLoop {
         let failed = false;
         do {
           read = 0;
+          this.#starved = false;
           for (const c of active) {
             const n = await this.#drain(c);
             if (n < 0) failed = true;
@@ -394,6 +403,10 @@ export class CaptureLoop {
         }
         if (read > 0) {
           await yielder.yield();
+        } else if (this.#starved) {
+          // Packets wait in the kernel's buffers: poll would return at once.
+          this.#sink.idle();
+          await (this.#sink as RecordSink).roomFreed(IDLE_WAIT_MS);
         } else {
           this.#sink.idle();
           await poll.wait(IDLE_WAIT_MS);
@@ -424,8 +437,11 @@ export class CaptureLoop {
       let read = 0;
       while (read < BATCH) {
         const room = sink.recordRoom(w, record);
-        // Without room the batch is still read (and dropped, counted by the pool).
-        const r = batch.dispatch(h, room === 0 ? batch.maxPackets : Math.floor(room / record));
+        if (room === 0) {
+          this.#starved = true;
+          break;
+        }
+        const r = batch.dispatch(h, Math.floor(room / record));
         if (r < 0) {
           if (r === NextResult.END) break;
           c.error = h.error;

@@ -369,9 +369,27 @@ export class WorkerPool implements PacketSink {
   }
 
   /**
+   * Resolves when a slab comes back from a worker (or the pool closes), or after `ms`. A live
+   * capture that found no room ({@linkcode recordRoom} 0) waits here and leaves the packets in
+   * the kernel's capture buffer meanwhile.
+   */
+  roomFreed(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        const i = this.#waiters.indexOf(done);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#waiters.push(done);
+    });
+  }
+
+  /**
    * Takes a batch of `packets` pcap records of one interface, `source[0, length)`, for
-   * `worker` (the kernel's fanout chose the worker: no hash here), with one copy into its slab.
-   * Without room for them (the ring was full at {@linkcode recordRoom}) they are dropped and
+   * `worker` (the kernel's fanout chose the worker: no hash here), with one copy into its slab
+   * (`length` at most what {@linkcode recordRoom} said). Records without room are dropped and
    * counted, as {@linkcode packet} drops.
    *
    * @throws the error of a verdict handler that failed since the previous call

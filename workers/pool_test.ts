@@ -354,3 +354,24 @@ Deno.test("pool: records without room in a slab are dropped and counted", async 
   assert.equal(pool.dropped[0], batch.length);
   assert.deepEqual(drops, [batch.length]);
 });
+
+Deno.test("pool: roomFreed resolves when a slab comes back, or after its timeout", async () => {
+  const seen: Seen[] = [];
+  const pool = await startPool(seen, { workers: 1, slabsPerWorker: 1, delayPerSlabMs: 200 });
+  const started = performance.now();
+  await pool.roomFreed(50); // nothing in flight: only the timeout ends the wait
+  assert.ok(performance.now() - started >= 45);
+  const batch = traffic(10, 1);
+  const records = pcapRecords(batch);
+  assert.ok(pool.recordRoom(0, 600) > 0);
+  pool.records(0, 0, LinkType.ETHERNET, records, records.length, batch.length);
+  pool.flush();
+  assert.equal(pool.recordRoom(0, 600), 0, "the only slab is with the slow worker");
+  const waiting = performance.now();
+  await pool.roomFreed(5000);
+  assert.ok(performance.now() - waiting < 4000, "woken by the slab, not the timeout");
+  assert.ok(pool.recordRoom(0, 600) > 0, "the slab is back");
+  const totals = await pool.close();
+  assert.equal(totals.packets, batch.length);
+  assert.equal(totals.dropped, 0);
+});
