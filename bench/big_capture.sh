@@ -24,6 +24,7 @@ replayable_capture() {
   local capture=$1
   replay=bench/out/$(basename "${capture%.*}")-1514.pcap
   if [ ! -f "$replay" ] || [ "$replay" -ot "$capture" ]; then
+    command -v tshark >/dev/null || { echo "tshark missing (apt install tshark)" >&2; exit 1; }
     mkdir -p bench/out
     echo "filtering $capture to frames of at most 1514 bytes ..." >&2
     tshark -r "$capture" -Y 'frame.len <= 1514' -w "$replay" -F pcap 2>/dev/null

@@ -1,26 +1,30 @@
 #!/usr/bin/env bash
 # Live capture throughput: replays the large capture with tcpreplay into a veth pair whose other
 # end is captured in a network namespace, by tcpdump (the capture floor), btblocker inline, and
-# btblocker with the worker pool (1, 2 and 4 workers). For each, the highest replay rate with
-# zero drops: no packet dropped by the kernel (pcap_stats) and, with the pool, none dropped by
-# the pool's ring.
+# btblocker with the worker pool (1, 2 and 4 workers by default). For each, the highest replay
+# rate with zero drops: no packet dropped by the kernel (pcap_stats) and, with the pool, none
+# dropped by the pool's ring; and the speed-up of each pool over inline at that rate.
 #
-#   sudo bash bench/pool_live.sh [CAPTURE] ["RATE RATE … topspeed"]
+#   sudo bash bench/pool_live.sh [CAPTURE] ["RATE RATE … topspeed"] ["WORKER COUNTS"]
 #
 # Without CAPTURE it builds bench/out/big.pcap (../shared/tools/make_big_pcap.sh). Frames over
 # 1514 bytes (offloaded jumbo frames in the corpus) are filtered out first with tshark, since a
 # veth refuses them. btblocker runs with --monitor-only (no enforcement: this measures capture
 # and inspection) and its default snap length (512) and kernel buffer (32 MiB); tcpdump gets the
 # same snap length, buffer and capture filter. Rates go up until the first step with drops.
-# Needs root, iproute2, tcpdump, tcpreplay, tshark (wireshark-common), python3.
+# Needs root, iproute2, tcpdump, tcpreplay, python3, and tshark (wireshark-common) unless the
+# filtered capture exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/big_capture.sh
 source bench/veth.sh
 capture=${1:-bench/out/big.pcap}
 rates=${2:-"50000 100000 150000 200000 250000 topspeed"}
+pools=()
+for n in ${3:-1 2 4}; do pools+=("pool$n"); done
+modes=(tcpdump inline "${pools[@]}")
 [ "$(id -u)" = 0 ] || { echo "pool_live: needs root (network namespaces)" >&2; exit 1; }
-for tool in tcpreplay tshark tcpdump ip python3; do
+for tool in tcpreplay tcpdump ip python3; do
   command -v "$tool" >/dev/null || { echo "pool_live: $tool missing" >&2; exit 1; }
 done
 big_capture pool_live "$capture"
@@ -92,11 +96,12 @@ EOF
   fi
 }
 
-packets=$(capinfos -c -M "$replay" 2>/dev/null | sed -nE 's/.*packets:\s*([0-9]+).*/\1/p')
+packets=$( (capinfos -c -M "$replay" 2>/dev/null || echo "packets: ?") |
+  sed -nE 's/.*packets:\s*([0-9?]+).*/\1/p')
 printf 'replaying %s (%s packets) into a veth; zero-drop steps per capturer\n' "$replay" "$packets"
 printf '%-9s %12s %14s %10s %12s\n' capturer "step" "achieved pk/s" drops captured
 declare -A best
-for mode in tcpdump inline pool1 pool2 pool4; do
+for mode in "${modes[@]}"; do
   best[$mode]=0
   for rate in $rates; do
     measure "$mode" "$rate" >"$out/result"
@@ -107,10 +112,11 @@ for mode in tcpdump inline pool1 pool2 pool4; do
   done
 done
 echo
-printf '%-9s %s\n' capturer "highest zero-drop rate (achieved packets/s)"
-for mode in tcpdump inline pool1 pool2 pool4; do
-  printf '%-9s %s\n' "$mode" "${best[$mode]}"
+printf '%-9s %s\n' capturer "highest zero-drop rate (achieved packets/s), speed-up over inline"
+for mode in "${modes[@]}"; do
+  printf '%-9s %10s %7s\n' "$mode" "${best[$mode]}" \
+    "$(awk -v a="${best[$mode]}" -v b="${best[inline]}" 'BEGIN {if (b > 0) printf "%.2fx", a / b}')"
 done
-pool_best=$(printf '%s\n' "${best[pool1]}" "${best[pool2]}" "${best[pool4]}" | sort -n | tail -1)
+pool_best=$(for p in "${pools[@]}"; do echo "${best[$p]}"; done | sort -n | tail -1)
 awk -v p="$pool_best" -v t="${best[tcpdump]}" \
   'BEGIN {if (t > 0) printf "best pool / tcpdump: %.0f %% (target >= 80 %%)\n", 100 * p / t}'

@@ -6,7 +6,7 @@
 #
 #   sudo bash bench/pool_memory.sh [MINUTES] [PACKETS_PER_SECOND] [WORKERS] [CAPTURE]
 #
-# Defaults: 10 minutes at 100 000 packets/s, workers 0 (auto: 2 × cores); WORKERS "inline"
+# Defaults: 10 minutes at 100 000 packets/s, workers 0 (the default, 1 worker); WORKERS "inline"
 # runs without the pool, for comparison. The capture is
 # filtered to frames of at most 1514 bytes as in bench/pool_live.sh. Needs root, iproute2,
 # tcpreplay, tshark, python3.

@@ -2,12 +2,12 @@
 # Offline throughput of the worker pool: `btblocker --read` of the large capture inline and with
 # the pool (1, 2 and 4 workers), side by side in one run, with peak RSS.
 #
-#   bash bench/pool_read.sh [CAPTURE] [RUNS]
+#   bash bench/pool_read.sh [CAPTURE] [RUNS] [WORKER COUNTS]
 #
 # Without CAPTURE it builds bench/out/big.pcap from ../shared/corpus/pcap with
 # ../shared/tools/make_big_pcap.sh (needs wireshark-common). The runs are interleaved (inline,
 # pool 1, 2, 4, inline, …) so that background load hits every setting alike; medians of RUNS
-# (default 5) are printed:
+# (default 5) are printed, with each pool's speed-up over inline (WORKER COUNTS: default "1 2 4"):
 #   - "analysis": packets/s from btblocker's own summary (reading, analysis and draining the
 #     pool; process and worker start-up excluded);
 #   - "wall": packets/s over the whole process, start-up included;
@@ -18,12 +18,13 @@ cd "$(dirname "$0")/.."
 source bench/big_capture.sh
 capture=${1:-bench/out/big.pcap}
 runs=${2:-5}
+read -r -a counts <<<"${3:-1 2 4}"
 big_capture pool_read "$capture"
 [ -x /usr/bin/time ] || { echo "/usr/bin/time missing: apt install time" >&2; exit 1; }
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-settings=(inline 1 2 4)
+settings=(inline "${counts[@]}")
 run() { # setting → "analysis_pps wall_s rss_kib packets"
   local extra=()
   [ "$1" = inline ] || extra=(--worker-pool --workers "$1")
@@ -45,7 +46,8 @@ for i in $(seq "$runs"); do
 done
 
 printf '%s, %s runs each (medians)\n' "$capture" "$runs"
-printf '%-10s %14s %14s %12s %10s %11s\n' setting "analysis pk/s" "wall pk/s" "peak RSS" packets detections
+printf '%-10s %14s %8s %14s %12s %10s %11s\n' setting "analysis pk/s" speed-up "wall pk/s" \
+  "peak RSS" packets detections
 inline_rate=0
 best=0
 best_setting=
@@ -57,10 +59,12 @@ for s in "${settings[@]}"; do
   detections=$(awk '{print $5}' "$out/$s" | median)
   wall_rate=$(awk -v p="$packets" -v t="$wall" 'BEGIN {printf "%d", p / t}')
   label=$([ "$s" = inline ] && echo inline || echo "pool $s")
-  printf '%-10s %14d %14d %9.1f MiB %10d %11d\n' "$label" "$pps" "$wall_rate" \
+  [ "$s" != inline ] || inline_rate=$pps
+  printf '%-10s %14d %7.2fx %14d %9.1f MiB %10d %11d\n' "$label" "$pps" \
+    "$(awk -v a="$pps" -v b="$inline_rate" 'BEGIN {print a / b}')" "$wall_rate" \
     "$(awk -v k="$rss" 'BEGIN {print k / 1024}')" "$packets" "$detections"
   if [ "$s" = inline ]; then
-    inline_rate=$pps
+    :
   elif [ "$pps" -gt "$best" ]; then
     best=$pps
     best_setting=$s

@@ -21,7 +21,7 @@
 #
 #   sudo bash bench/soak.sh [MINUTES] [PACKETS_PER_SECOND] [WORKERS] [CAPTURE]
 #
-# Defaults: 10 minutes at 50 000 packets/s, workers 0 (2 × cores, as the product defaults),
+# Defaults: 10 minutes at 50 000 packets/s, workers 0 (the product default, 1 worker),
 # CAPTURE bench/out/big.pcap (built from ../shared/corpus when missing). The replay is a whole
 # number of loops of the capture, the number that comes closest to MINUTES at the rate, so that
 # live and offline see the same packets. Samples VmRSS (and VmHWM, the peak) of the btblocker

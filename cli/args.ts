@@ -328,7 +328,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: "string",
     value: "N",
     section: "Worker pool",
-    help: "Workers in the pool; 0 = 2 × CPU cores (0). Needs --worker-pool.",
+    help: "Workers in the pool; 0 = 1, the most within 150 MiB (0). Needs --worker-pool.",
   },
   { name: "help", type: "boolean", short: "h", section: "General", help: "Show this help." },
   {
@@ -398,7 +398,7 @@ export interface LiveConfig {
 export interface PoolConfig {
   /** Inspect on worker threads (`--worker-pool`); off means inline on the main thread. */
   enabled: boolean;
-  /** Requested workers; 0 means 2 × CPU cores (see `resolveWorkerCount`). */
+  /** Requested workers; 0 means the default (see `resolveWorkerCount`). */
   workers: number;
 }
 

@@ -19,6 +19,16 @@ const SYMBOLS = {
   fopen: { parameters: ["buffer", "buffer"], result: "pointer" },
   setvbuf: { parameters: ["pointer", "pointer", "i32", "usize"], result: "i32" },
   fclose: { parameters: ["pointer"], result: "i32" },
+  fmemopen: { parameters: ["pointer", "usize", "buffer"], result: "pointer" },
+  ftell: { parameters: ["pointer"], result: "i64" },
+  fseek: { parameters: ["pointer", "i64", "i32"], result: "i32" },
+  fflush: { parameters: ["pointer"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  dlopen: { parameters: ["buffer", "i32"], result: "pointer" },
+  dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
+  __errno_location: { parameters: [], result: "pointer" },
+  strerror: { parameters: ["i32"], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound libc functions. */
@@ -39,4 +49,13 @@ export function libc(): Libc {
     "libc is missing: is this a glibc system?",
   ).symbols;
   return lib;
+}
+
+/** The message of the C library's last error (`strerror(errno)`), e.g. `Invalid argument`. */
+export function lastError(): string {
+  const c = libc();
+  const at = c.__errno_location();
+  const errno = at === null ? 0 : new Deno.UnsafePointerView(at).getInt32();
+  const text = c.strerror(errno);
+  return text === null ? `errno ${errno}` : Deno.UnsafePointerView.getCString(text);
 }

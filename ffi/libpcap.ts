@@ -40,6 +40,10 @@ const SYMBOLS = {
   pcap_setnonblock: { parameters: ["pointer", "i32", "buffer"], result: "i32" },
   pcap_get_selectable_fd: { parameters: ["pointer"], result: "i32" },
   pcap_findalldevs: { parameters: ["buffer", "buffer"], result: "i32" },
+  pcap_fileno: { parameters: ["pointer"], result: "i32" },
+  pcap_dispatch: { parameters: ["pointer", "i32", "function", "pointer"], result: "i32" },
+  pcap_dump_fopen: { parameters: ["pointer", "pointer"], result: "pointer" },
+  pcap_dump_close: { parameters: ["pointer"], result: "void" },
   pcap_freealldevs: { parameters: ["pointer"], result: "void" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
@@ -368,6 +372,20 @@ export class PcapHandle {
     return this.#pcap.pcap_get_selectable_fd(this.#live());
   }
 
+  /** The socket of a live capture (`pcap_fileno`), e.g. to join a fanout group. */
+  get fileno(): number {
+    return this.#pcap.pcap_fileno(this.#live());
+  }
+
+  /**
+   * The open `pcap_t *`, for the other bindings of `ffi/` (see `pcap_batch.ts`).
+   *
+   * @throws {PcapError} when the handle is closed
+   */
+  get pointer(): Deno.PointerObject {
+    return this.#live();
+  }
+
   /** Capture counters (`pcap_stats`). */
   stats(): CaptureStats {
     const out = new Uint32Array(4);
@@ -447,7 +465,8 @@ function openBuffered(
   return handle;
 }
 
-function cBytes(text: string): Uint8Array {
+/** A NUL-terminated copy of `text`, for C string parameters. */
+export function cBytes(text: string): Uint8Array {
   const bytes = new TextEncoder().encode(text);
   const out = new Uint8Array(bytes.length + 1);
   out.set(bytes);

@@ -1,8 +1,23 @@
 /**
- * Live capture on several interfaces: one libpcap handle each (immediate mode, non-blocking),
- * read in batches on the main thread; when every handle is drained the loop waits for any of
- * them with one `poll(2)` (a non-blocking FFI call), so the event loop is never blocked for
- * long and no FFI call is made per packet beyond `pcap_next_ex`.
+ * Live capture on several interfaces (immediate mode, non-blocking handles), read in batches on
+ * the main thread; when every handle is drained the loop waits for any of them with one
+ * `poll(2)` (a non-blocking FFI call), so the event loop is never blocked for long.
+ *
+ * - **Inline** ({@linkcode PacketSink}): one libpcap handle per interface, read packet by
+ *   packet with `pcap_next_ex` (no other FFI call per packet).
+ * - **Worker pool** ({@linkcode RecordSink}, `CaptureOptions.pool`): one handle per worker on
+ *   each interface, joined in a `PACKET_FANOUT` hash group (`ffi/fanout.ts`), so the kernel
+ *   chooses each packet's worker by a symmetric flow hash; each handle's packets are read with
+ *   one `pcap_dispatch` per batch into a buffer as pcap records (`ffi/pcap_batch.ts`) and
+ *   copied into its worker's slab at once. No JavaScript runs per packet on the main thread.
+ *   Each handle gets `bufferSize / workers` of kernel buffer (at least 2 MiB), so the
+ *   interface's capture memory does not grow with the pool. When a worker has no slab free, its
+ *   socket is left unread until a slab comes back: the kernel's buffer holds the packets
+ *   meanwhile (tens of thousands of packets, where the ring holds a few thousand), and only
+ *   when it overflows does the kernel drop, counted in the pcap drops. This keeps the pool's channel
+ *   (bounded ring, drops counted, crash replacement, drain at shutdown) unchanged; capturing
+ *   inside each worker instead would move the ring, the counters and the error handling
+ *   into every worker for no fewer copies.
  *
  * @module
  */
@@ -15,6 +30,8 @@ import {
   PcapStatus,
 } from "../ffi/libpcap.ts";
 import { PollSet } from "../ffi/poll.ts";
+import { FanoutError, joinFanout } from "../ffi/fanout.ts";
+import { PcapBatch } from "../ffi/pcap_batch.ts";
 import { networkInterfaceNames } from "../ffi/procfs.ts";
 import { isSupportedLinkType } from "../dpi/decode.ts";
 import { RuntimeError, UsageError } from "../cli/errors.ts";
@@ -41,6 +58,43 @@ export interface PacketSink {
   idle(): void;
 }
 
+/**
+ * Where batches of pcap records go: the worker pool, one fanout socket per worker (see the
+ * module documentation and `WorkerPool.recordRoom` / `WorkerPool.records`).
+ */
+export interface RecordSink {
+  /**
+   * Bytes of records `worker` takes now (0: none, its socket is not read until
+   * {@linkcode roomFreed}); hands over the worker's slab first when fewer than `atLeast` bytes
+   * are left in it.
+   */
+  recordRoom(worker: number, atLeast: number): number;
+  /** Resolves when room may have been freed (a slab came back), or after `ms`. */
+  roomFreed(ms: number): Promise<void>;
+  /** Takes `packets` pcap records, `source[0, length)`, of interface `iface` for `worker`. */
+  records(
+    worker: number,
+    iface: number,
+    linkType: number,
+    source: Uint8Array,
+    length: number,
+    packets: number,
+  ): void;
+  /** Called when the capture loop goes idle (hand over partial batches). */
+  idle(): void;
+}
+
+/** Capture for a worker pool: one fanout socket per worker, read in batches. */
+export interface PoolCapture {
+  /** Workers in the pool: sockets per interface. */
+  workers: number;
+  /** Bytes of the batch buffer per interface (at most the pool's room per slab). */
+  batchBytes: number;
+}
+
+/** Least kernel buffer of one fanout socket, bytes. */
+const MIN_SOCKET_BUFFER = 2 << 20;
+
 /** Capture settings shared by all interfaces. */
 export interface CaptureOptions {
   /** Bytes captured per packet. */
@@ -51,6 +105,8 @@ export interface CaptureOptions {
   promiscuous: boolean;
   /** BPF capture filter. */
   filter: string;
+  /** Capture for a worker pool (a {@linkcode RecordSink}); absent for a {@linkcode PacketSink}. */
+  pool?: PoolCapture;
 }
 
 /**
@@ -73,22 +129,35 @@ export class InterfaceCapture {
   error: string | null = null;
   /** libpcap's counters as last read, summed over every handle this interface had. */
   stats: CaptureStats = { received: 0, dropped: 0, interfaceDropped: 0 };
-  #handle: PcapHandle;
+  #handles: PcapHandle[];
+  #batch: PcapBatch | null;
   #linkType: number;
   /** The counters of the handles before the current one. */
   #earlier: CaptureStats = { received: 0, dropped: 0, interfaceDropped: 0 };
 
   /** @internal */
-  constructor(name: string, index: number, handle: PcapHandle) {
+  constructor(name: string, index: number, opened: Opened) {
     this.name = name;
     this.index = index;
-    this.#handle = handle;
-    this.#linkType = handle.linkType;
+    this.#handles = opened.handles;
+    this.#batch = opened.batch;
+    this.#linkType = opened.handles[0].linkType;
   }
 
-  /** The libpcap handle. */
-  get handle(): PcapHandle {
-    return this.#handle;
+  /** The libpcap handles: one, or one per worker of the pool (in worker order). */
+  get handles(): readonly PcapHandle[] {
+    return this.#handles;
+  }
+
+  /** The batch buffer of a pool capture (`null` when read packet by packet). */
+  get batch(): PcapBatch | null {
+    return this.#batch;
+  }
+
+  /** Closes the handles and the batch buffer. */
+  close(): void {
+    this.#batch?.close();
+    for (const h of this.#handles) h.close();
   }
 
   /** Link type of the handle. */
@@ -100,13 +169,14 @@ export class InterfaceCapture {
   readStats(): CaptureStats {
     if (this.error === null) {
       try {
-        const s = this.#handle.stats();
-        const e = this.#earlier;
-        this.stats = {
-          received: e.received + s.received,
-          dropped: e.dropped + s.dropped,
-          interfaceDropped: e.interfaceDropped + s.interfaceDropped,
-        };
+        const sum = { ...this.#earlier };
+        for (const h of this.#handles) {
+          const s = h.stats();
+          sum.received += s.received;
+          sum.dropped += s.dropped;
+          sum.interfaceDropped += s.interfaceDropped;
+        }
+        this.stats = sum;
       } catch (e) {
         if (!(e instanceof PcapError)) throw e;
       }
@@ -123,15 +193,16 @@ export class InterfaceCapture {
    */
   reopen(options: CaptureOptions): string | null {
     if (this.error === null) return null;
-    let handle: PcapHandle;
+    let opened: Opened;
     try {
-      handle = openOne(this.name, options);
+      opened = openInterface(this.name, options);
     } catch (e) {
       return (e as Error).message;
     }
-    this.#handle.close();
-    this.#handle = handle;
-    this.#linkType = handle.linkType;
+    this.close();
+    this.#handles = opened.handles;
+    this.#batch = opened.batch;
+    this.#linkType = opened.handles[0].linkType;
     this.#earlier = this.stats;
     this.error = null;
     return null;
@@ -152,12 +223,44 @@ export function openCaptures(
   const opened: InterfaceCapture[] = [];
   try {
     for (const [i, name] of names.entries()) {
-      const handle = openOne(name, options);
-      opened.push(new InterfaceCapture(name, i, handle));
+      opened.push(new InterfaceCapture(name, i, openInterface(name, options)));
     }
     return opened;
   } catch (e) {
-    for (const c of opened) c.handle.close();
+    for (const c of opened) c.close();
+    throw e;
+  }
+}
+
+/** The handles of one interface and, for a pool, their batch buffer. */
+interface Opened {
+  handles: PcapHandle[];
+  batch: PcapBatch | null;
+}
+
+/**
+ * Opens one interface: one handle, or for a pool one per worker joined in a new fanout group
+ * (the first creates it, the others join its id) and a batch buffer.
+ */
+function openInterface(name: string, options: CaptureOptions): Opened {
+  const pool = options.pool;
+  if (pool === undefined) return { handles: [openOne(name, options)], batch: null };
+  const bufferSize = Math.max(Math.ceil(options.bufferSize / pool.workers), MIN_SOCKET_BUFFER);
+  const each = { ...options, bufferSize };
+  const handles: PcapHandle[] = [];
+  try {
+    let group: number | null = null;
+    for (let w = 0; w < pool.workers; w++) {
+      const h = openOne(name, each);
+      handles.push(h);
+      if (pool.workers > 1) group = joinFanout(h, group);
+    }
+    return { handles, batch: new PcapBatch(handles[0], pool.batchBytes) };
+  } catch (e) {
+    for (const h of handles) h.close();
+    if (e instanceof FanoutError || e instanceof PcapError) {
+      throw new RuntimeError(`${name}: ${e.message}`);
+    }
     throw e;
   }
 }
@@ -228,21 +331,24 @@ const IDLE_WAIT_MS = 100;
  */
 export class CaptureLoop {
   readonly #captures: InterfaceCapture[];
-  readonly #sink: PacketSink;
+  readonly #sink: PacketSink | RecordSink;
   readonly #onFailure: (capture: InterfaceCapture) => void;
   #running = false;
   #stopped = false;
+  /** A pool socket was left unread for want of a slab in the last round. */
+  #starved = false;
   /** An interface came back: the loop rebuilds its active list. */
   #resumed = false;
 
   /**
    * @param captures the open interfaces
-   * @param sink where packets go
+   * @param sink where packets go: a {@linkcode RecordSink} for captures opened with
+   *   `CaptureOptions.pool`, else a {@linkcode PacketSink}
    * @param onFailure told when an interface stops with an error
    */
   constructor(
     captures: InterfaceCapture[],
-    sink: PacketSink,
+    sink: PacketSink | RecordSink,
     onFailure: (capture: InterfaceCapture) => void,
   ) {
     this.#captures = captures;
@@ -268,20 +374,21 @@ export class CaptureLoop {
     if (this.#running) throw new Error("capture loop already running");
     this.#running = true;
     let active = this.#captures.filter((c) => c.error === null);
-    let poll = new PollSet(active.map((c) => c.handle.selectableFd));
+    let poll = new PollSet(active.flatMap((c) => c.handles.map((h) => h.selectableFd)));
     const yielder = new EventLoopYield();
     try {
       while (!this.#stopped && active.length > 0) {
         if (this.#resumed) {
           this.#resumed = false;
           active = this.#captures.filter((c) => c.error === null);
-          poll = new PollSet(active.map((c) => c.handle.selectableFd));
+          poll = new PollSet(active.flatMap((c) => c.handles.map((h) => h.selectableFd)));
         }
         const started = performance.now();
         let read = 0;
         let failed = false;
         do {
           read = 0;
+          this.#starved = false;
           for (const c of active) {
             const n = await this.#drain(c);
             if (n < 0) failed = true;
@@ -291,11 +398,15 @@ export class CaptureLoop {
         } while (read > 0 && performance.now() - started < YIELD_AFTER_MS && !this.#stopped);
         if (failed) {
           active = active.filter((c) => c.error === null);
-          poll = new PollSet(active.map((c) => c.handle.selectableFd));
+          poll = new PollSet(active.flatMap((c) => c.handles.map((h) => h.selectableFd)));
           continue;
         }
         if (read > 0) {
           await yielder.yield();
+        } else if (this.#starved) {
+          // Packets wait in the kernel's buffers: poll would return at once.
+          this.#sink.idle();
+          await (this.#sink as RecordSink).roomFreed(IDLE_WAIT_MS);
         } else {
           this.#sink.idle();
           await poll.wait(IDLE_WAIT_MS);
@@ -308,9 +419,49 @@ export class CaptureLoop {
   }
 
   /** Reads up to a batch from one interface; returns packets read, or -1 when it failed. */
-  async #drain(c: InterfaceCapture): Promise<number> {
-    const h = c.handle;
-    const sink = this.#sink;
+  #drain(c: InterfaceCapture): Promise<number> | number {
+    return c.batch === null ? this.#drainPackets(c) : this.#drainRecords(c, c.batch);
+  }
+
+  /**
+   * Reads up to a batch from each of a pool capture's sockets, one `pcap_dispatch` each, into
+   * its worker's slab; returns packets read, or -1 when it failed.
+   */
+  #drainRecords(c: InterfaceCapture, batch: PcapBatch): number {
+    const sink = this.#sink as RecordSink;
+    const handles = c.handles;
+    const record = batch.maxRecordBytes;
+    let n = 0;
+    for (let w = 0; w < handles.length; w++) {
+      const h = handles[w];
+      let read = 0;
+      while (read < BATCH) {
+        const room = sink.recordRoom(w, record);
+        if (room === 0) {
+          this.#starved = true;
+          break;
+        }
+        const r = batch.dispatch(h, Math.floor(room / record));
+        if (r < 0) {
+          if (r === NextResult.END) break;
+          c.error = h.error;
+          this.#onFailure(c);
+          return -1;
+        }
+        if (r === 0) break;
+        sink.records(w, c.index, c.linkType, batch.bytes, batch.length, r);
+        read += r;
+      }
+      n += read;
+    }
+    c.packets += n;
+    return n;
+  }
+
+  /** Reads up to a batch of single packets; returns packets read, or -1 when it failed. */
+  async #drainPackets(c: InterfaceCapture): Promise<number> {
+    const h = c.handles[0];
+    const sink = this.#sink as PacketSink;
     const index = c.index;
     const linkType = c.linkType;
     let n = 0;

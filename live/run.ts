@@ -30,6 +30,7 @@ import { readKernelFile } from "../ffi/procfs.ts";
 import { NftablesEnforcer } from "./nftables.ts";
 import { missingCapabilities, privilegeHint } from "./privileges.ts";
 import { resolveWorkerCount, WorkerPool } from "../workers/pool.ts";
+import { maxSlabPacketBytes, SLAB_BYTES } from "../workers/slab.ts";
 import { buildInfo } from "../cli/version.ts";
 import { REASON_COUNT, reasonName } from "../dpi/reason.ts";
 import { type BanListing, type MetricsSnapshot, serveMetrics } from "./metrics.ts";
@@ -77,6 +78,8 @@ class LiveRun {
   #pool: WorkerPool | null = null;
   /** Pool drops per interface, kept when the pool is closed (for the final stats line). */
   #poolDrops: number[] = [];
+  /** Wire bytes the pool counted per interface, kept when the pool is closed. */
+  #poolBytes: number[] = [];
   #detections = 0;
   readonly #byReason = new Float64Array(REASON_COUNT);
   #inline: InlineInspector | null = null;
@@ -107,6 +110,12 @@ class LiveRun {
       bufferSize: live.bufferSize,
       promiscuous: live.promiscuous,
       filter: CAPTURE_FILTER,
+      pool: this.#cli.pool.enabled
+        ? {
+          workers: resolveWorkerCount(this.#cli.pool.workers),
+          batchBytes: maxSlabPacketBytes(SLAB_BYTES),
+        }
+        : undefined,
     };
     this.#captures = openCaptures(live.interfaces, this.#captureOptions);
     const timers: ReturnType<typeof setInterval>[] = [];
@@ -219,7 +228,7 @@ class LiveRun {
         return {
           iface: c.name,
           packets: c.packets,
-          bytes: c.bytes,
+          bytes: this.#wireBytes(i),
           pcapDropped: s.dropped,
           interfaceDropped: s.interfaceDropped,
           malformed: analyzer?.stats.malformed ?? pool?.malformed[i] ?? 0,
@@ -320,6 +329,7 @@ class LiveRun {
       });
     }
     this.#poolDrops = Array.from(pool.dropped);
+    this.#poolBytes = Array.from(pool.wireBytes);
   }
 
   #logPool(): void {
@@ -539,7 +549,7 @@ class LiveRun {
       this.#lastDrops[i] = s.dropped;
       const poolDrops = this.#pool?.dropped[i] ?? this.#poolDrops[i] ?? 0;
       parts.push(
-        `${c.name} ${c.packets} packets (+${newPackets}), ${formatBytes(c.bytes)}, ` +
+        `${c.name} ${c.packets} packets (+${newPackets}), ${formatBytes(this.#wireBytes(i))}, ` +
           `pcap drops ${s.dropped} (+${newDrops}), interface drops ${s.interfaceDropped}` +
           (this.#cli.pool.enabled ? `, pool drops ${poolDrops}` : "") +
           (c.error !== null ? " [stopped]" : ""),
@@ -547,7 +557,7 @@ class LiveRun {
       perInterface.push({
         iface: c.name,
         packets: c.packets,
-        bytes: c.bytes,
+        bytes: this.#wireBytes(i),
         pcapDrops: s.dropped,
         interfaceDrops: s.interfaceDropped,
         ...(this.#cli.pool.enabled ? { poolDrops } : {}),
@@ -584,10 +594,18 @@ class LiveRun {
     );
   }
 
+  /**
+   * Wire bytes captured on interface `i`: counted by the capture loop packet by packet
+   * (inline), or by the workers as they read their batches (pool).
+   */
+  #wireBytes(i: number): number {
+    return this.#captures[i].bytes + (this.#pool?.wireBytes[i] ?? this.#poolBytes[i] ?? 0);
+  }
+
   #shutdown(): void {
     for (const c of this.#captures) {
       if (c.error === null) this.#detachXdp(c);
-      c.handle.close();
+      c.close();
     }
     // Pinned XDP bans stay for the next run; the nftables table is removed.
     this.#enforcer.close(this.#enforcer instanceof XdpEnforcer);

@@ -64,10 +64,8 @@ function inspect(id: number, buffer: ArrayBuffer): void {
   if (s === null) throw new Error("slab received before init");
   const r = reader;
   r.lay(buffer);
-  const n = r.count;
   if (s.analyze) {
-    for (let i = 0; i < n; i++) {
-      r.select(i);
+    while (r.next()) {
       const iface = r.iface;
       const a = analyzers[iface] ?? analyzerFor(iface);
       const v = a.analyze(
@@ -81,11 +79,8 @@ function inspect(id: number, buffer: ArrayBuffer): void {
       if (v !== Verdict.NONE) verdicts.add(v, iface, a.detection);
     }
   } else {
-    for (let i = 0; i < n; i++) {
-      r.select(i);
-      countedBytes += r.capturedLength;
-    }
-    countedPackets += n;
+    while (r.next()) countedBytes += r.capturedLength;
+    countedPackets += r.count;
   }
   if (s.delayPerSlabMs > 0) Atomics.wait(sleeper, 0, 0, s.delayPerSlabMs);
   const records = verdicts.take();

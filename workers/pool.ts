@@ -9,10 +9,15 @@
  *   its first packet is `flushAfterMs` old, provided the worker holds no other slab (see
  *   {@linkcode WorkerPool.idle}). The worker transfers the slab back after analysis. Memory is
  *   bounded by the ring: nothing grows and nothing is allocated per packet.
- * - **Flow affinity.** A packet goes to worker `hash % workers`, where the hash names its flow
- *   in both directions on its interface ({@linkcode FlowHasher}), so each flow's state lives
- *   in one analyzer and its verdicts equal the inline path's. Frames that are not TCP/UDP
- *   belong to no flow (they are only counted) and go to the worker of the previous packet.
+ * - **Flow affinity.** Live, the kernel chooses: each worker has its own `PACKET_FANOUT` socket
+ *   on every interface, whose symmetric flow hash sends both directions of a flow to it, and the
+ *   capture loop hands each socket's batch of pcap records to its worker
+ *   ({@linkcode WorkerPool.recordRoom}, {@linkcode WorkerPool.records}): no hash and no
+ *   JavaScript per packet here. Offline ({@linkcode WorkerPool.packet}), a packet goes to worker
+ *   `hash % workers`, where the hash names its flow in both directions on its interface
+ *   ({@linkcode FlowHasher}). Either way each flow's state lives in one analyzer and its verdicts
+ *   equal the inline path's. Frames that are not TCP/UDP belong to no flow (they are only
+ *   counted) and go to the worker of the previous packet.
  * - **Verdicts.** Workers send verdict records, never packets, beside each returned slab; the
  *   pool rebuilds each {@linkcode Detection} on the main thread and calls the same handler as
  *   the inline path, so bans, logs and statistics stay on the main thread.
@@ -52,6 +57,8 @@ export const SLABS_PER_WORKER = 4;
 const ID_LANE = 2 ** 40;
 /** Packets between checks for partial slabs held too long. */
 const STALE_CHECK_MASK = 255;
+/** Batches of records between checks for partial slabs held too long. */
+const RECORDS_CHECK_MASK = 7;
 
 /** Settings of a {@linkcode WorkerPool}. */
 export interface WorkerPoolOptions {
@@ -138,11 +145,18 @@ export interface PoolTotals extends WorkerTotals {
 }
 
 /**
- * The pool size for a `--workers` value: the value itself, or 2 × the CPU cores for 0 (auto).
+ * Workers of a pool when `--workers` is 0: the most that keep live mode within its 150 MiB
+ * memory budget. Measured (bench/pool_memory.sh, 100 k packets/s into a veth, one interface,
+ * default settings): peak RSS 103 MiB inline, 131 MiB with one worker after 1 min (141 MiB in a
+ * 10-min soak), a plateau of 152–154 MiB with two over 5 min, 184 MiB with four and 250 MiB with
+ * eight after 1 min: each worker adds about 15 MiB (its V8 isolate and its 4 slabs). Larger
+ * pools are for hosts with more memory to give (`--workers N`).
  */
+export const DEFAULT_WORKERS = 1;
+
+/** The pool size for a `--workers` value: the value itself, or {@linkcode DEFAULT_WORKERS} for 0. */
 export function resolveWorkerCount(requested: number): number {
-  if (requested > 0) return requested;
-  return 2 * Math.max(1, navigator.hardwareConcurrency || 1);
+  return requested > 0 ? requested : DEFAULT_WORKERS;
 }
 
 /** One worker slot and its current incarnation. */
@@ -190,6 +204,11 @@ export class WorkerPool implements PacketSink {
   readonly dropped: Float64Array;
   /** Packets lost in crashed workers or discarded at shutdown, per interface. */
   readonly lost: Float64Array;
+  /**
+   * Wire bytes per interface of the packets taken as pcap records ({@linkcode records}),
+   * counted by the workers as they read them.
+   */
+  readonly wireBytes: Float64Array;
   /** Malformed packets per interface (seen while hashing them to a worker). */
   readonly malformed: Float64Array;
 
@@ -243,6 +262,7 @@ export class WorkerPool implements PacketSink {
     this.#maxPacket = maxSlabPacketBytes(this.slabBytes);
     this.dropped = new Float64Array(options.interfaces);
     this.malformed = new Float64Array(options.interfaces);
+    this.wireBytes = new Float64Array(options.interfaces);
     this.#latest = new Float64Array(options.interfaces);
     this.lost = new Float64Array(options.interfaces);
     this.#slabs = [];
@@ -328,6 +348,69 @@ export class WorkerPool implements PacketSink {
     slab.append(this.#copier, iface, linkType, buf, offset, length, wireLength, timestamp);
     this.packets++;
     if ((++this.#sinceCheck & STALE_CHECK_MASK) === 0) this.#handOverStale();
+  }
+
+  /**
+   * Room for pcap records in the slab being filled for `worker` (see {@linkcode records}):
+   * opens a slab when it has none, and hands the current one over first when fewer than
+   * `atLeast` bytes are left in it. 0 when no slab is free.
+   *
+   * A live capture with one fanout socket per worker (`live/capture.ts`) reads each socket's
+   * batch with one `pcap_dispatch` of at most this many bytes straight into the batch buffer.
+   */
+  recordRoom(worker: number, atLeast: number): number {
+    let slab = this.#filling[worker];
+    if (slab !== null && slab.recordRoom() < atLeast) {
+      this.#send(slab);
+      slab = null;
+    }
+    if (slab === null) slab = this.#open(worker);
+    return slab === null ? 0 : slab.recordRoom();
+  }
+
+  /**
+   * Resolves when a slab comes back from a worker (or the pool closes), or after `ms`. A live
+   * capture that found no room ({@linkcode recordRoom} 0) waits here and leaves the packets in
+   * the kernel's capture buffer meanwhile.
+   */
+  roomFreed(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        const i = this.#waiters.indexOf(done);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#waiters.push(done);
+    });
+  }
+
+  /**
+   * Takes a batch of `packets` pcap records of one interface, `source[0, length)`, for
+   * `worker` (the kernel's fanout chose the worker: no hash here), with one copy into its slab
+   * (`length` at most what {@linkcode recordRoom} said). Records without room are dropped and
+   * counted, as {@linkcode packet} drops.
+   *
+   * @throws the error of a verdict handler that failed since the previous call
+   */
+  records(
+    worker: number,
+    iface: number,
+    linkType: number,
+    source: Uint8Array,
+    length: number,
+    packets: number,
+  ): void {
+    if (this.#failure !== null) this.#rethrow();
+    const slab = this.#filling[worker];
+    if (slab === null || slab.recordRoom() < length) {
+      this.#drop(iface, packets);
+      return;
+    }
+    slab.appendRecords(iface, linkType, source, length, packets);
+    this.packets += packets;
+    if ((++this.#sinceCheck & RECORDS_CHECK_MASK) === 0) this.#handOverStale();
   }
 
   /**
@@ -530,10 +613,17 @@ export class WorkerPool implements PacketSink {
         return this.packet(iface, linkType, buf, offset, capturedLength, wireLength, timestamp);
       });
     }
-    this.dropped[iface]++;
-    const n = ++this.#dropsToReport;
+    this.#drop(iface, 1);
+  }
+
+  /** Counts `packets` dropped for want of a slab and warns through `onDrop`, rate-limited. */
+  #drop(iface: number, packets: number): void {
+    this.dropped[iface] += packets;
+    const before = this.#dropsToReport;
+    const n = this.#dropsToReport = before + packets;
     const report = this.#options.onDrop;
-    if (report !== undefined && (n & 63) === 1) {
+    // Checked at the first drop and every 64 after (a crossing of a multiple of 64).
+    if (report !== undefined && (before === 0 || (before >> 6) !== (n >> 6))) {
       const now = performance.now();
       if (now >= this.#nextDropReport) {
         this.#nextDropReport = now + (this.#options.dropWarningIntervalMs ?? 10000);
@@ -556,6 +646,7 @@ export class WorkerPool implements PacketSink {
       case "return": {
         const slab = this.#slabs[m.id];
         slab.lay(m.buffer);
+        slab.addRunWireBytes(this.wireBytes);
         slab.owner = -1;
         this.#free[this.#freeCount++] = slab.id;
         s.inFlight--;
@@ -611,7 +702,7 @@ export class WorkerPool implements PacketSink {
     for (const slab of this.#slabs) {
       if (slab.owner !== slot || slab.buffer !== null) continue;
       for (let i = 0; i < this.#interfaces; i++) this.lost[i] += slab.perInterface[i];
-      lostPackets += slab.count;
+      lostPackets += slab.packets;
       slab.lay(new ArrayBuffer(this.slabBytes));
       slab.owner = -1;
       this.#free[this.#freeCount++] = slab.id;

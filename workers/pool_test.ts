@@ -9,7 +9,11 @@ import { LinkType } from "../dpi/decode.ts";
 import type { DetectionEvent } from "../dpi/detection.ts";
 import { FlowHasher } from "../dpi/flow_hash.ts";
 import { frame, peerWireHandshake, randomBytes } from "../tests/helpers/packets.ts";
+import { pcapBytes } from "../tests/helpers/pcap_writer.ts";
 import { type WorkerCrash, WorkerPool, type WorkerPoolOptions } from "./pool.ts";
+
+/** Bytes of a pcap file header, before the records. */
+const PCAP_FILE_HEADER_BYTES = 24;
 
 const handshake = peerWireHandshake(randomBytes(20, 4), "-qB4250-abcdefghijkl");
 
@@ -291,4 +295,83 @@ Deno.test("a crashed worker is replaced: its slabs are counted lost, its flows s
     // Counters live in the analyzers: the crashed worker's died with it.
     assert.equal(totals.packets, 1, "the replacement analysed the last packet");
   }
+});
+
+/** Standard pcap records (16-byte header, host byte order) of `packets`, as `pcap_dump` writes. */
+function pcapRecords(packets: Packet[]): Uint8Array {
+  const file = pcapBytes(LinkType.ETHERNET, packets.map((p) => ({ data: p.bytes, time: p.time })));
+  return file.subarray(PCAP_FILE_HEADER_BYTES);
+}
+
+Deno.test("pool: batches of pcap records for the worker a fanout chose give the inline detections", async () => {
+  const packets = traffic(300);
+  const seen: Seen[] = [];
+  const workers = 2;
+  const pool = await startPool(seen, { workers });
+  // The kernel's fanout stands here as the engine's own flow hash: both directions of a flow
+  // go to one worker, in batches of 50 packets of that worker.
+  const hasher = new FlowHasher();
+  const shares: Packet[][] = [[], []];
+  for (const p of packets) {
+    shares[hasher.hash(0, LinkType.ETHERNET, p.bytes, 0, p.bytes.length) % workers].push(p);
+  }
+  let wire = 0;
+  for (const [w, share] of shares.entries()) {
+    for (let i = 0; i < share.length; i += 50) {
+      const batch = share.slice(i, i + 50);
+      const records = pcapRecords(batch);
+      assert.ok(pool.recordRoom(w, 16 + 1514) >= records.length);
+      pool.records(w, 0, LinkType.ETHERNET, records, records.length, batch.length);
+      wire += batch.reduce((n, p) => n + p.bytes.length, 0);
+    }
+  }
+  const totals = await pool.close();
+  const detections = seen.filter((s) => s.verdict === Verdict.DETECTION);
+  assert.deepEqual(detections.map((s) => key(s.event)).sort(), inline(packets));
+  assert.equal(totals.packets, packets.length);
+  assert.equal(totals.dropped + totals.lost, 0);
+  assert.equal(pool.wireBytes[0], wire, "wire bytes counted by the workers");
+});
+
+Deno.test("pool: records without room in a slab are dropped and counted", async () => {
+  const seen: Seen[] = [];
+  const drops: number[] = [];
+  const pool = await startPool(seen, {
+    workers: 1,
+    slabsPerWorker: 1,
+    onDrop: (n) => drops.push(n),
+  });
+  const batch = traffic(10, 1);
+  const records = pcapRecords(batch);
+  assert.ok(pool.recordRoom(0, 600) > 0);
+  pool.records(0, 0, LinkType.ETHERNET, records, records.length, batch.length);
+  pool.flush(); // the only slab is now with the worker
+  assert.equal(pool.recordRoom(0, 600), 0, "no slab free");
+  pool.records(0, 0, LinkType.ETHERNET, records, records.length, batch.length);
+  const totals = await pool.close();
+  assert.equal(totals.packets, batch.length);
+  assert.equal(totals.dropped, batch.length);
+  assert.equal(pool.dropped[0], batch.length);
+  assert.deepEqual(drops, [batch.length]);
+});
+
+Deno.test("pool: roomFreed resolves when a slab comes back, or after its timeout", async () => {
+  const seen: Seen[] = [];
+  const pool = await startPool(seen, { workers: 1, slabsPerWorker: 1, delayPerSlabMs: 200 });
+  const started = performance.now();
+  await pool.roomFreed(50); // nothing in flight: only the timeout ends the wait
+  assert.ok(performance.now() - started >= 45);
+  const batch = traffic(10, 1);
+  const records = pcapRecords(batch);
+  assert.ok(pool.recordRoom(0, 600) > 0);
+  pool.records(0, 0, LinkType.ETHERNET, records, records.length, batch.length);
+  pool.flush();
+  assert.equal(pool.recordRoom(0, 600), 0, "the only slab is with the slow worker");
+  const waiting = performance.now();
+  await pool.roomFreed(5000);
+  assert.ok(performance.now() - waiting < 4000, "woken by the slab, not the timeout");
+  assert.ok(pool.recordRoom(0, 600) > 0, "the slab is back");
+  const totals = await pool.close();
+  assert.equal(totals.packets, batch.length);
+  assert.equal(totals.dropped, 0);
 });

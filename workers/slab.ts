@@ -12,11 +12,19 @@
  *  | header | packet bytes, back to back →  ...          ... ← index entries |
  * ```
  *
- * - header: u32 packet count @0, u32 end of the packet bytes @4, 8 bytes reserved.
- * - packet bytes grow upwards from byte 16; each packet's captured bytes are contiguous.
+ * - header: u32 index entries @0, u32 end of the packet bytes @4, u32 format @8 (see
+ *   {@linkcode SlabFormat}), u32 packets @12.
+ * - packet bytes grow upwards from byte 16.
  * - index entries grow downwards from the end, 24 bytes each, entry `i` at
- *   `size - 24 × (i + 1)`: f64 timestamp @0, u32 offset of the packet's bytes @8,
- *   u32 captured length @12, u32 wire length @16, u32 `iface << 16 | linkType` @20.
+ *   `size - 24 × (i + 1)`. In a `PACKETS` slab an entry is one packet whose captured bytes are
+ *   contiguous: f64 timestamp @0, u32 offset of the packet's bytes @8, u32 captured length @12,
+ *   u32 wire length @16, u32 `iface << 16 | linkType` @20. In a `RECORDS` slab an entry is a
+ *   run of standard pcap records of one interface (each a 16-byte header, u32 seconds, u32
+ *   microseconds, u32 captured length, u32 wire length in host byte order, then the captured
+ *   bytes), as libpcap's `pcap_dump` writes them (see `ffi/pcap_batch.ts`): f64 packets @0,
+ *   u32 offset of the run @8, u32 bytes of the run @12, u32 wire bytes of its packets @16
+ *   (written by the worker that read them, see {@linkcode SlabReader.next}), u32 `iface << 16 |
+ *   linkType` @20.
  *
  * The slab is full when the next packet's bytes would reach its index entry, so small and large
  * packets share the space without waste.
@@ -39,6 +47,16 @@ export const SLAB_HEADER_BYTES = 16;
 export const ENTRY_BYTES = 24;
 
 const ENTRY_WORDS = ENTRY_BYTES >> 2;
+/** Bytes of a pcap record header in a `RECORDS` slab. */
+const RECORD_HEADER_BYTES = 16;
+
+/** What a slab's index entries describe. */
+export const SlabFormat = {
+  /** One entry per packet (the capture loop copied each packet). */
+  PACKETS: 0,
+  /** One entry per run of pcap records (a batch read by `pcap_dispatch`). */
+  RECORDS: 1,
+} as const;
 /** Longest packet copied through a cached source view (see {@linkcode PacketCopier}). */
 const MAX_CACHED_VIEW = 16384;
 
@@ -141,14 +159,32 @@ export class Slab {
   words: Uint32Array = new Uint32Array(0);
   /** The buffer as 64-bit floats (timestamps). */
   floats: Float64Array = new Float64Array(0);
-  /** Packets written. */
+  /** Index entries written (packets, or runs of records). */
   count = 0;
+  /** Packets written. */
+  packets = 0;
+  /** What the index entries describe ({@linkcode SlabFormat}). */
+  format: number = SlabFormat.PACKETS;
   /** End of the packet bytes written. */
   dataEnd = SLAB_HEADER_BYTES;
   /** Worker the slab is filled for or was sent to (-1 when free). */
   owner = -1;
   /** `performance.now()` when the first packet was written. */
   openedAt = 0;
+  /**
+   * Adds the wire bytes of each run of a `RECORDS` slab that came back from a worker to
+   * `bytes[iface]` (a `PACKETS` slab adds nothing: the capture loop counted its packets).
+   */
+  addRunWireBytes(bytes: Float64Array): void {
+    if (this.words[2] !== SlabFormat.RECORDS) return;
+    const w = this.words;
+    const n = w[0];
+    for (let i = 0; i < n; i++) {
+      const e = this.#words - ENTRY_WORDS * (i + 1);
+      bytes[w[e + 5] >>> 16] += w[e + 4];
+    }
+  }
+
   /** Packets written per interface (what is lost if the slab is lost). */
   readonly perInterface: Uint32Array;
 
@@ -182,6 +218,8 @@ export class Slab {
   /** Empties the slab (keeps its buffer). */
   reset(): void {
     this.count = 0;
+    this.packets = 0;
+    this.format = SlabFormat.PACKETS;
     this.dataEnd = SLAB_HEADER_BYTES;
     this.perInterface.fill(0);
   }
@@ -215,8 +253,50 @@ export class Slab {
     w[e + 4] = wireLength;
     w[e + 5] = (iface << 16) | linkType;
     this.count = n + 1;
+    this.packets++;
     this.dataEnd = at + length;
     this.perInterface[iface]++;
+  }
+
+  /** Bytes of pcap records the slab still takes in one run ({@linkcode appendRecords}). */
+  recordRoom(): number {
+    const room = this.size - ENTRY_BYTES * (this.count + 1) - this.dataEnd;
+    return room > 0 ? room : 0;
+  }
+
+  /**
+   * Appends a run of `packets` pcap records of one interface, `source[0, length)`, with one
+   * copy; `length` is at most {@linkcode recordRoom}. A slab holds either packets or runs.
+   *
+   * @throws {RangeError} when the run does not fit or the slab already holds packets
+   */
+  appendRecords(
+    iface: number,
+    linkType: number,
+    source: Uint8Array,
+    length: number,
+    packets: number,
+  ): void {
+    if (length > this.recordRoom()) {
+      throw new RangeError(`${length} bytes of records do not fit in ${this.recordRoom()}`);
+    }
+    if (this.count > 0 && this.format !== SlabFormat.RECORDS) {
+      throw new RangeError("this slab holds packets, not pcap records");
+    }
+    this.format = SlabFormat.RECORDS;
+    const at = this.dataEnd;
+    this.bytes.set(length === source.length ? source : source.subarray(0, length), at);
+    const e = this.#words - ENTRY_WORDS * (this.count + 1);
+    this.floats[e >> 1] = packets;
+    const w = this.words;
+    w[e + 2] = at;
+    w[e + 3] = length;
+    w[e + 4] = 0;
+    w[e + 5] = (iface << 16) | linkType;
+    this.count++;
+    this.packets += packets;
+    this.dataEnd = at + length;
+    this.perInterface[iface] += packets;
   }
 
   /** Writes the header and hands the buffer over (the slab no longer holds it). */
@@ -224,38 +304,51 @@ export class Slab {
     const buffer = this.buffer!;
     this.words[0] = this.count;
     this.words[1] = this.dataEnd;
+    this.words[2] = this.format;
+    this.words[3] = this.packets;
     this.buffer = null;
     return buffer;
   }
 }
 
 /**
- * Reads a slab's packets on the worker side: lay a received buffer, then select entries one
- * by one; the entry's fields are properties of the reader, so reading allocates nothing.
+ * Reads a slab's packets on the worker side: lay a received buffer, then step through its
+ * packets with {@linkcode next}; the packet's fields are properties of the reader, so reading
+ * allocates nothing.
  */
 export class SlabReader {
-  /** Bytes of the slab (the packets are `bytes[offset, offset + capturedLength)`). */
+  /** Bytes of the slab (the packet is `bytes[offset, offset + capturedLength)`). */
   bytes: Uint8Array = new Uint8Array(0);
   /** Packets in the slab. */
   count = 0;
-  /** Interface index of the selected packet. */
+  /** Interface index of the current packet. */
   iface = 0;
-  /** Link type of the selected packet. */
+  /** Link type of the current packet. */
   linkType = 0;
-  /** Offset of the selected packet in {@linkcode bytes}. */
+  /** Offset of the current packet in {@linkcode bytes}. */
   offset = 0;
-  /** Captured length of the selected packet. */
+  /** Captured length of the current packet. */
   capturedLength = 0;
-  /** Wire length of the selected packet. */
+  /** Wire length of the current packet. */
   wireLength = 0;
-  /** Capture time of the selected packet, seconds. */
+  /** Capture time of the current packet, seconds. */
   timestamp = 0;
   #words: Uint32Array = new Uint32Array(0);
   #floats: Float64Array = new Float64Array(0);
+  #view: DataView = new DataView(new ArrayBuffer(0));
   #size = 0;
+  #format = 0;
+  #entries = 0;
+  /** Next index entry. */
+  #entry = 0;
+  /** In a `RECORDS` slab: the next record and the end of its run. */
+  #at = 0;
+  #runEnd = 0;
+  /** Word index of the current index entry. */
+  #e = 0;
 
   /**
-   * Lays the reader over a received slab buffer.
+   * Lays the reader over a received slab buffer (before the first packet).
    *
    * @throws {RangeError} when the buffer is not a well-formed slab
    */
@@ -265,25 +358,76 @@ export class SlabReader {
     this.bytes = new Uint8Array(buffer);
     this.#words = new Uint32Array(buffer);
     this.#floats = new Float64Array(buffer);
+    this.#view = new DataView(buffer);
     this.#size = size;
-    const count = this.#words[0];
+    const entries = this.#words[0];
     const end = this.#words[1];
-    if (end < SLAB_HEADER_BYTES || end > size - ENTRY_BYTES * count) {
-      throw new RangeError(`corrupt slab header: ${count} packets, data end ${end}`);
+    const format = this.#words[2];
+    if (end < SLAB_HEADER_BYTES || end > size - ENTRY_BYTES * entries) {
+      throw new RangeError(`corrupt slab header: ${entries} entries, data end ${end}`);
     }
-    this.count = count;
+    if (format !== SlabFormat.PACKETS && format !== SlabFormat.RECORDS) {
+      throw new RangeError(`corrupt slab header: format ${format}`);
+    }
+    this.#format = format;
+    this.#entries = entries;
+    this.#entry = 0;
+    this.#at = 0;
+    this.#runEnd = 0;
+    this.count = format === SlabFormat.PACKETS ? entries : this.#words[3];
   }
 
-  /** Selects packet `i` (0 ≤ i < count). */
-  select(i: number): void {
-    const e = (this.#size >> 2) - ENTRY_WORDS * (i + 1);
+  /**
+   * Moves to the next packet. In a `RECORDS` slab it also sums each run's wire bytes into
+   * the run's index entry, for the capture side's byte counters.
+   *
+   * @returns `false` after the last packet
+   * @throws {RangeError} when a pcap record runs past its run
+   */
+  next(): boolean {
+    if (this.#format === SlabFormat.RECORDS) return this.#nextRecord();
+    const i = this.#entry;
+    if (i >= this.#entries) return false;
+    this.#entry = i + 1;
+    this.#select(i);
     const w = this.#words;
-    this.timestamp = this.#floats[e >> 1];
-    this.offset = w[e + 2];
-    this.capturedLength = w[e + 3];
-    this.wireLength = w[e + 4];
-    const tag = w[e + 5];
+    this.timestamp = this.#floats[this.#e >> 1];
+    this.offset = w[this.#e + 2];
+    this.capturedLength = w[this.#e + 3];
+    this.wireLength = w[this.#e + 4];
+    return true;
+  }
+
+  #select(i: number): void {
+    const e = (this.#size >> 2) - ENTRY_WORDS * (i + 1);
+    this.#e = e;
+    const tag = this.#words[e + 5];
     this.iface = tag >>> 16;
     this.linkType = tag & 0xffff;
+  }
+
+  #nextRecord(): boolean {
+    while (this.#at >= this.#runEnd) {
+      const i = this.#entry;
+      if (i >= this.#entries) return false;
+      this.#entry = i + 1;
+      this.#select(i);
+      this.#at = this.#words[this.#e + 2];
+      this.#runEnd = this.#at + this.#words[this.#e + 3];
+      this.#words[this.#e + 4] = 0;
+    }
+    const v = this.#view;
+    const at = this.#at;
+    const caplen = v.getUint32(at + 8, true);
+    const next = at + RECORD_HEADER_BYTES + caplen;
+    if (next > this.#runEnd) throw new RangeError(`pcap record at ${at} runs past its run`);
+    this.timestamp = v.getUint32(at, true) + v.getUint32(at + 4, true) / 1e6;
+    this.capturedLength = caplen;
+    const wire = v.getUint32(at + 12, true);
+    this.wireLength = wire;
+    this.#words[this.#e + 4] += wire;
+    this.offset = at + RECORD_HEADER_BYTES;
+    this.#at = next;
+    return true;
   }
 }

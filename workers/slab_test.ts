@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { pcapBytes } from "../tests/helpers/pcap_writer.ts";
 import {
   ENTRY_BYTES,
   maxSlabPacketBytes,
@@ -54,13 +55,14 @@ Deno.test("slab: packets written on the capture side read back alike in the work
   r.lay(buffer);
   assert.equal(r.count, cases.length);
   sent.forEach((p, i) => {
-    r.select(i);
+    assert.ok(r.next());
     assert.equal(r.iface, p.iface);
     assert.equal(r.linkType, p.lt);
     assert.equal(r.wireLength, p.wire);
     assert.equal(r.timestamp, p.ts);
     assert.deepEqual(r.bytes.slice(r.offset, r.offset + r.capturedLength), p.bytes, `packet ${i}`);
   });
+  assert.equal(r.next(), false);
 });
 
 Deno.test("slab: full when the packet bytes would reach the index; the header bounds the reader", () => {
@@ -113,7 +115,67 @@ Deno.test("packet copier: views cached for one source are never used for another
   const r = new SlabReader();
   r.lay(slab.seal());
   order.forEach((src, i) => {
-    r.select(i);
+    assert.ok(r.next());
     assert.deepEqual(r.bytes.slice(r.offset, r.offset + 60), src.slice(0, 60), `packet ${i}`);
   });
+});
+
+/** Standard pcap records (16-byte header, host byte order) of the given frames. */
+function records(frames: Uint8Array[], firstSecond: number): Uint8Array {
+  const file = pcapBytes(
+    1,
+    frames.map((data, i) => ({
+      data,
+      time: firstSecond + i + i / 4,
+      wireLength: data.length + 100,
+    })),
+  );
+  return file.subarray(24); // the file header
+}
+
+Deno.test("slab: runs of pcap records of several interfaces read back packet by packet", () => {
+  const slab = new Slab(0, 2, MIN_SLAB_BYTES);
+  slab.lay(new ArrayBuffer(MIN_SLAB_BYTES));
+  const first = [pattern(60, 1), pattern(61, 2), pattern(1500, 3)];
+  const second = [pattern(99, 4)];
+  const a = records(first, 100);
+  const spare = new Uint8Array(a.length + 50); // a batch buffer longer than its batch
+  spare.set(a);
+  slab.appendRecords(0, 1, spare, a.length, first.length);
+  const b = records(second, 200);
+  slab.appendRecords(1, 113, b, b.length, second.length);
+  assert.equal(slab.packets, 4);
+  assert.deepEqual(Array.from(slab.perInterface), [3, 1]);
+  assert.equal(slab.recordRoom(), MIN_SLAB_BYTES - 2 * ENTRY_BYTES - slab.dataEnd - ENTRY_BYTES);
+  const r = new SlabReader();
+  r.lay(slab.seal());
+  assert.equal(r.count, 4);
+  const expected = [
+    ...first.map((f, i) => ({ f, iface: 0, lt: 1, ts: 100 + i + i / 4 })),
+    ...second.map((f) => ({ f, iface: 1, lt: 113, ts: 200 })),
+  ];
+  for (const [i, e] of expected.entries()) {
+    assert.ok(r.next(), `packet ${i}`);
+    assert.equal(r.iface, e.iface);
+    assert.equal(r.linkType, e.lt);
+    assert.equal(r.timestamp, e.ts);
+    assert.equal(r.wireLength, e.f.length + 100);
+    assert.deepEqual(r.bytes.slice(r.offset, r.offset + r.capturedLength), e.f, `packet ${i}`);
+  }
+  assert.equal(r.next(), false);
+});
+
+Deno.test("slab: a slab holds packets or records, never both; a cut record is refused", () => {
+  const slab = new Slab(0, 1, MIN_SLAB_BYTES);
+  slab.lay(new ArrayBuffer(MIN_SLAB_BYTES));
+  slab.append(new PacketCopier(), 0, 1, pattern(60, 1), 0, 60, 60, 0);
+  const run = records([pattern(60, 2)], 1);
+  assert.throws(() => slab.appendRecords(0, 1, run, run.length, 1), RangeError);
+  const other = new Slab(1, 1, MIN_SLAB_BYTES);
+  other.lay(new ArrayBuffer(MIN_SLAB_BYTES));
+  assert.throws(() => other.appendRecords(0, 1, run, other.recordRoom() + 1, 1), RangeError);
+  other.appendRecords(0, 1, run, run.length - 1, 1); // the record's bytes end early
+  const r = new SlabReader();
+  r.lay(other.seal());
+  assert.throws(() => r.next(), RangeError);
 });

@@ -1,0 +1,106 @@
+/**
+ * Cost per packet, on the dispatching thread, of the ways to split an offline capture among
+ * workers while keeping flow affinity (issue 12): reading alone (`pcap_next_ex`, and one
+ * `pcap_dispatch` per batch into memory as pcap records), reading and hashing each packet's
+ * flow with the engine's decoder (`FlowHasher`), and reading, hashing and copying each packet
+ * into a slab (what `--read --worker-pool` does per packet before handing slabs over).
+ * Medians of RUNS (default 5) passes over the whole capture, in ns per packet.
+ *
+ *   deno run --allow-ffi --allow-read --allow-sys=loadavg bench/offline_split.ts [CAPTURE] [RUNS]
+ *
+ * CAPTURE defaults to bench/out/big.pcap (bench/big_capture.sh builds it).
+ *
+ * @module
+ */
+
+import { NextResult, PcapHandle } from "../ffi/libpcap.ts";
+import { PcapBatch } from "../ffi/pcap_batch.ts";
+import { FlowHasher } from "../dpi/flow_hash.ts";
+import { maxSlabPacketBytes, PacketCopier, Slab, SLAB_BYTES } from "../workers/slab.ts";
+
+const path = Deno.args[0] ?? "bench/out/big.pcap";
+const runs = Number(Deno.args[1] ?? 5);
+try {
+  Deno.statSync(path);
+} catch {
+  console.error(`offline_split: ${path} not found (build it: bash bench/big_capture.sh)`);
+  Deno.exit(1);
+}
+
+/** Runs `pass` RUNS times; prints the median ns per packet. */
+function measure(name: string, pass: (h: PcapHandle) => number): void {
+  const costs: number[] = [];
+  let packets = 0;
+  for (let i = 0; i < runs; i++) {
+    const h = PcapHandle.openOffline(path);
+    const started = performance.now();
+    packets = pass(h);
+    costs.push((performance.now() - started) * 1e6 / packets);
+    h.close();
+  }
+  costs.sort((a, b) => a - b);
+  console.log(`${name.padEnd(44)} ${costs[runs >> 1].toFixed(0).padStart(6)} ns/packet`);
+}
+
+const hasher = new FlowHasher();
+const slab = new Slab(0, 1);
+slab.lay(new ArrayBuffer(SLAB_BYTES));
+const copier = new PacketCopier();
+const longest = maxSlabPacketBytes(SLAB_BYTES);
+let workers = 0;
+
+/** Copies the handle's current packet into the slab (emptied when full), as the pool does. */
+function copy(h: PcapHandle, linkType: number): void {
+  const length = h.capturedLength < longest ? h.capturedLength : longest;
+  if (!slab.fits(length)) slab.reset();
+  slab.append(copier, 0, linkType, h.data, h.dataOffset, length, h.wireLength, h.timestamp);
+}
+
+console.log(`${path}, medians of ${runs} passes (machine load ${Deno.loadavg()[0].toFixed(1)})`);
+measure("read, pcap_next_ex per packet", (h) => {
+  let n = 0;
+  while (h.next() === NextResult.PACKET) n++;
+  return n;
+});
+measure("read, one pcap_dispatch per batch (16 MiB)", (h) => {
+  const batch = new PcapBatch(h, 16 << 20);
+  let n = 0;
+  for (
+    let r = batch.dispatch(h, batch.maxPackets);
+    r > 0;
+    r = batch.dispatch(h, batch.maxPackets)
+  ) {
+    n += r;
+  }
+  batch.close();
+  return n;
+});
+measure("read + flow hash (engine decoder)", (h) => {
+  const linkType = h.linkType;
+  let n = 0;
+  while (h.next() === NextResult.PACKET) {
+    workers ^= hasher.hash(0, linkType, h.data, h.dataOffset, h.capturedLength);
+    n++;
+  }
+  return n;
+});
+measure("read + copy into a slab", (h) => {
+  const linkType = h.linkType;
+  let n = 0;
+  while (h.next() === NextResult.PACKET) {
+    copy(h, linkType);
+    n++;
+  }
+  return n;
+});
+measure("read + flow hash + copy (--read --worker-pool)", (h) => {
+  const linkType = h.linkType;
+  let n = 0;
+  while (h.next() === NextResult.PACKET) {
+    workers ^= hasher.hash(0, linkType, h.data, h.dataOffset, h.capturedLength);
+    copy(h, linkType);
+    n++;
+  }
+  return n;
+});
+if (workers === 0.5) console.log("unreachable: keeps the hashes alive");
