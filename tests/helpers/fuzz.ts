@@ -170,15 +170,19 @@ export class Mutator {
   }
 
   /**
-   * Moves the packet into one of a few dozen sibling flows (the source address's last byte), so
-   * flows keep being created and inspected instead of being decided or given up once.
+   * Moves the packet into one of a few thousand sibling flows (the source address's last byte
+   * and the source port's low byte), so flows keep being created, evicted and inspected instead
+   * of being decided or given up once: a few long recordings then reach the detectors as often
+   * as many short captures do.
    */
   #respread(linkType: number): void {
     const buf = this.buffer;
     const ip = ipStart({ linkType, bytes: buf.subarray(0, this.length) });
     if (ip < 0 || ip + 40 > this.length) return;
-    const last = buf[ip] >> 4 === 4 ? ip + 15 : ip + 23;
-    buf[last] = this.#random.below(48);
+    const v4 = buf[ip] >> 4 === 4;
+    buf[v4 ? ip + 15 : ip + 23] = this.#random.below(48);
+    const l4 = v4 ? ip + (buf[ip] & 15) * 4 : ip + 40;
+    if (l4 + 2 <= this.length) buf[l4 + 1] = this.#random.below(64);
   }
 
   #randomBytes(): number {
