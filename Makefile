@@ -5,8 +5,16 @@
 #   make bench   throughput benchmarks
 #   make build   compile the single binary ./btblocker (needs deno's runtime archive)
 #   make bpf     recompile bpf/xdp_ban.c into ffi/xdp_object.ts (committed; needs clang)
+#   make vendor  refresh the committed npm packages in node_modules/ (needs the npm registry)
 
 DENO_VERSION := 2.9.6
+# Behind a TLS-inspecting proxy the system store holds the proxy's certificate: Deno (and the
+# processes our tests and lab spawn, which pass it on) trust it as well as Mozilla's roots, and
+# npm, installing Deno, trusts the system bundle too.
+export DENO_TLS_CA_STORE ?= mozilla,system
+ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
+export NODE_EXTRA_CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
+endif
 DEB_RUNTIME  := libpcap0.8 libbpf1 nftables
 # The lab (tests/lab/): real BitTorrent clients, a tracker, everyday servers and clients.
 DEB_LAB      := transmission-cli aria2 qbittorrent-nox python3-libtorrent opentracker \
@@ -34,7 +42,7 @@ V8_FLAGS  := --v8-flags=--max-semi-space-size=1
 PERM_TEST := --allow-ffi --allow-read --allow-write --allow-run --allow-env --allow-sys --allow-net
 PERM_LAB  := --allow-run --allow-read --allow-write --allow-env --allow-sys=uid
 
-.PHONY: all deps deno debs debs-test test check demo bench bench-read build install uninstall clean bpf
+.PHONY: all deps deno debs debs-test test check demo bench bench-read build install uninstall clean bpf vendor
 
 all: test
 
@@ -47,6 +55,12 @@ deno:
 		command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm); \
 		npm install -g --silent deno@$(DENO_VERSION); \
 	fi
+
+# The npm packages are vendored: node_modules/ is committed (deno.json "nodeModulesDir":
+# "manual"), so checks, tests and runs need no registry. This refreshes it from package.json
+# and package-lock.json after a version change.
+vendor:
+	npm ci --ignore-scripts --no-audit --no-fund
 
 # Debian packages, installed only when missing.
 install_missing = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
