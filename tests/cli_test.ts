@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { parseCommandLine } from "../cli/args.ts";
 import { LinkType } from "../dpi/decode.ts";
 import { runCli } from "./helpers/cli.ts";
-import { frame, peerWireHandshake } from "./helpers/packets.ts";
+import { concat, frame, peerWireHandshake } from "./helpers/packets.ts";
 import { pcapBytes, pcapngBytes, testDirectory, writePcap } from "./helpers/pcap_writer.ts";
 
 function assertOneLineError(stderr: string, pattern: RegExp) {
@@ -124,6 +124,23 @@ Deno.test("a capture cut off in a record header is cut off too; a corrupt record
   r = await runCli("--read", `${dir}/corrupt.pcap`);
   assert.equal(r.code, 1);
   assertOneLineError(r.stderr, /corrupt after 1 packets/);
+});
+
+Deno.test("PPI captures (DLT 192) of 802.11 and Ethernet frames are decoded", async () => {
+  const eth = frame({ l4: 6, src: peerA, dst: peerB, payload: handshake });
+  const ppi = (dlt: number) => [0, 0, 8, 0, dlt, 0, 0, 0];
+  // An 802.11 data frame to the access point: header, LLC/SNAP, then the frame's IP packet.
+  const wlan = [0x08, 0x01, 0, 0, ...new Array(18).fill(0x22), 0x10, 0x00, 0xaa, 0xaa, 3, 0, 0, 0];
+  const path = await writePcap(LinkType.PPI, [
+    { data: concat(ppi(105), wlan, eth.subarray(12)), time: 1 },
+    { data: concat(ppi(1), frame({ l4: 6, src: peerB, dst: peerA, payload: handshake })), time: 2 },
+  ]);
+  const r = await runCli("--read", path, "--format", "jsonl");
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(lines[0].src_ip, peerA.ip);
+  assert.equal(lines.at(-1).link_type, "PPI");
+  assert.equal(lines.at(-1).decoded, 2);
 });
 
 Deno.test("jsonl: detection events then a stats line; malformed packets are counted, not fatal", async () => {

@@ -106,6 +106,30 @@ const WRAPPERS: [number, (v6: boolean) => number[]][] = [
   [LinkType.LOOP, (v6) => [0, 0, 0, v6 ? 24 : 2]],
   [LinkType.PPP, (v6) => [0xff, 0x03, 0x00, v6 ? 0x57 : 0x21]],
   [LinkType.C_HDLC, (v6) => [0x0f, 0, v6 ? 0x86 : 0x08, v6 ? 0xdd : 0]],
+  [
+    LinkType.PPI,
+    (v6) => [0, 0, 8, 0, 1, 0, 0, 0, ...new Array(12).fill(2), v6 ? 0x86 : 0x08, v6 ? 0xdd : 0],
+  ],
+  [
+    LinkType.IEEE802_11,
+    (
+      v6,
+    ) => [
+      8,
+      1,
+      0,
+      0,
+      ...new Array(20).fill(2),
+      0xaa,
+      0xaa,
+      3,
+      0,
+      0,
+      0,
+      v6 ? 0x86 : 8,
+      v6 ? 0xdd : 0,
+    ],
+  ],
 ];
 
 /** Byte strings worth planting at a payload's start: BitTorrent magics and lookalikes. */
