@@ -1,7 +1,8 @@
 # btblocker — build, test and demo. Run as root on Debian/Ubuntu: missing parts are installed.
 #
 #   make demo    set up a lab and show btblocker blocking a real BitTorrent client
-#   make test    set everything up and run every check and test (what CI runs)
+#   make test    set everything up and run every check and test (what CI runs): the suite in a
+#                pristine copy of the checkout, then the tests that read ../shared with it
 #   make bench   throughput benchmarks
 #   make build   compile the single binary ./btblocker (needs deno's runtime archive)
 #   make bpf     recompile bpf/xdp_ban.c into ffi/xdp_object.ts (committed; needs clang)
@@ -78,8 +79,14 @@ check: deno
 	deno lint
 	deno check
 
+# The tests that read ../shared (the labelled corpus) when it is there: they pass without it, and
+# the corpus adds to what they check (tests/readme_test.ts checks this list is complete).
+SHARED_TESTS := tests/corpus_test.ts tests/pool_corpus_test.ts tests/fuzz_test.ts
+
+# The whole suite once in a pristine copy of the checkout (no ../shared, empty DENO_DIR, npm
+# registry unreachable), then the tests that read ../shared again here with the corpus.
 test: deno debs-test check
-	deno test --doc $(PERM_TEST)
+	bash .ci/pristine_test.sh "$(PERM_TEST)" $(SHARED_TESTS)
 
 # One lab scenario, explained: a real client's download blocked, a web fetch passing.
 demo: deno
