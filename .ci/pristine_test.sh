@@ -17,10 +17,15 @@ shift
 
 work=$(mktemp -d /tmp/btblocker-pristine.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-git clone --quiet --no-hardlinks "$PWD" "$work/btblocker"
-# Uncommitted and untracked (not ignored) files too: the suite tests this working tree.
-git ls-files -z --cached --others --exclude-standard |
-  tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C "$work/btblocker"
+chmod 755 "$work" # as a clone would be: lab programs that drop privileges can read it
+if command -v git >/dev/null && git rev-parse --git-dir >/dev/null 2>&1; then
+  git clone --quiet --no-hardlinks "$PWD" "$work/btblocker"
+  # Uncommitted and untracked (not ignored) files too: the suite tests this working tree.
+  git ls-files -z --cached --others --exclude-standard |
+    tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C "$work/btblocker"
+else
+  cp -a . "$work/btblocker" # not a git checkout (an unpacked archive): copy it as it is
+fi
 mkdir "$work/deno_dir"
 echo "== the suite in a pristine copy ($work/btblocker: no ../shared, empty DENO_DIR, no registry)"
 (cd "$work/btblocker" && DENO_DIR="$work/deno_dir" NPM_CONFIG_REGISTRY=http://127.0.0.1:9/ \
