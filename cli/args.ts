@@ -716,8 +716,9 @@ export function usage(): string {
       }`;
       const text = o.help.split(" ");
       if (o.env) text.push(`[env ${o.env}]`);
-      if (spec.length + 2 > HELP_TEXT_COLUMN) lines.push(spec);
-      const first = spec.length + 2 > HELP_TEXT_COLUMN ? undefined : spec.padEnd(HELP_TEXT_COLUMN);
+      const ownLine = spec.length + 2 > HELP_TEXT_COLUMN;
+      if (ownLine) lines.push(spec);
+      const first = ownLine ? undefined : spec.padEnd(HELP_TEXT_COLUMN);
       lines.push(...wrap(text, HELP_WIDTH, HELP_TEXT_COLUMN, first));
     }
     lines.push("");
