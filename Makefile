@@ -1,12 +1,21 @@
 # btblocker — build, test and demo. Run as root on Debian/Ubuntu: missing parts are installed.
 #
 #   make demo    set up a lab and show btblocker blocking a real BitTorrent client
-#   make test    set everything up and run every check and test (what CI runs)
+#   make test    set everything up and run every check and test (what CI runs): the suite in a
+#                pristine copy of the checkout, then the tests that read ../shared with it
 #   make bench   throughput benchmarks
 #   make build   compile the single binary ./btblocker (needs deno's runtime archive)
 #   make bpf     recompile bpf/xdp_ban.c into ffi/xdp_object.ts (committed; needs clang)
+#   make vendor  refresh the committed npm packages in node_modules/ (needs the npm registry)
 
 DENO_VERSION := 2.9.6
+# Behind a TLS-inspecting proxy the system store holds the proxy's certificate: Deno (and the
+# processes our tests and lab spawn, which pass it on) trust it as well as Mozilla's roots, and
+# npm, installing Deno, trusts the system bundle too.
+export DENO_TLS_CA_STORE ?= mozilla,system
+ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
+export NODE_EXTRA_CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
+endif
 DEB_RUNTIME  := libpcap0.8 libbpf1 nftables
 # The lab (tests/lab/): real BitTorrent clients, a tracker, everyday servers and clients.
 DEB_LAB      := transmission-cli aria2 qbittorrent-nox python3-libtorrent opentracker \
@@ -34,7 +43,7 @@ V8_FLAGS  := --v8-flags=--max-semi-space-size=1
 PERM_TEST := --allow-ffi --allow-read --allow-write --allow-run --allow-env --allow-sys --allow-net
 PERM_LAB  := --allow-run --allow-read --allow-write --allow-env --allow-sys=uid
 
-.PHONY: all deps deno debs debs-test test check demo bench bench-read build install uninstall clean bpf
+.PHONY: all deps deno debs debs-test test check demo bench bench-read build install uninstall clean bpf vendor
 
 all: test
 
@@ -47,6 +56,12 @@ deno:
 		command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm); \
 		npm install -g --silent deno@$(DENO_VERSION); \
 	fi
+
+# The npm packages are vendored: node_modules/ is committed (deno.json "nodeModulesDir":
+# "manual"), so checks, tests and runs need no registry. This refreshes it from package.json
+# and package-lock.json after a version change.
+vendor:
+	npm ci --ignore-scripts --no-audit --no-fund
 
 # Debian packages, installed only when missing.
 install_missing = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -64,8 +79,14 @@ check: deno
 	deno lint
 	deno check
 
+# The tests that read ../shared (the labelled corpus) when it is there: they pass without it, and
+# the corpus adds to what they check (tests/readme_test.ts checks this list is complete).
+SHARED_TESTS := tests/corpus_test.ts tests/pool_corpus_test.ts tests/fuzz_test.ts
+
+# The whole suite once in a pristine copy of the checkout (no ../shared, empty DENO_DIR, npm
+# registry unreachable), then the tests that read ../shared again here with the corpus.
 test: deno debs-test check
-	deno test --doc $(PERM_TEST)
+	bash .ci/pristine_test.sh "$(PERM_TEST)" $(SHARED_TESTS)
 
 # One lab scenario, explained: a real client's download blocked, a web fetch passing.
 demo: deno

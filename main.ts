@@ -6,14 +6,22 @@
  *     sudo btblocker bans list                       # manage a running instance's bans
  *
  * Bad input ends with one line on stderr and exit status 2 (usage) or 1 (runtime); never a
- * stack trace.
+ * stack trace. A capture cut off part-way is reported up to the cut, then a warning and exit
+ * status 3.
  *
  * @module
  */
 
 import { parseCommandLine, usage } from "./cli/args.ts";
 import { runBansCommand } from "./cli/bans.ts";
-import { EXIT_RUNTIME, EXIT_USAGE, RuntimeError, UsageError } from "./cli/errors.ts";
+import {
+  EXIT_RUNTIME,
+  EXIT_TRUNCATED,
+  EXIT_USAGE,
+  RuntimeError,
+  TruncatedCaptureError,
+  UsageError,
+} from "./cli/errors.ts";
 import { readCapture, readCaptureWithPool } from "./cli/offline.ts";
 import { EventPrinter, LineWriter } from "./cli/output.ts";
 import { LibraryNotFoundError } from "./ffi/libpcap.ts";
@@ -56,6 +64,10 @@ function fail(e: unknown): number {
   if (e instanceof UsageError) {
     say(e.message);
     return EXIT_USAGE;
+  }
+  if (e instanceof TruncatedCaptureError) {
+    say(e.message);
+    return EXIT_TRUNCATED;
   }
   if (e instanceof RuntimeError || e instanceof LibraryNotFoundError) {
     say(e.message);

@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from "../dpi/config.ts";
 import { DEFAULT_LOCAL_NETWORKS, NetworkList } from "../live/networks.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
-import { UsageError } from "./errors.ts";
+import { EXIT_TRUNCATED, UsageError } from "./errors.ts";
 
 /** Sections of `--help`, in order. */
 export const SECTIONS = [
@@ -660,31 +660,77 @@ function parseLive(values: Values, l: LiveConfig): void {
   }
 }
 
-/** The `--help` text, generated from {@linkcode OPTIONS}. */
+/** Columns `--help` fits in. */
+export const HELP_WIDTH = 80;
+/** Column where an option's text starts; a longer option spec gets a line of its own. */
+const HELP_TEXT_COLUMN = 32;
+
+/**
+ * `words` (or the words of a string) filled into lines of at most `width` columns, each after
+ * `indent` spaces (the first after `first` instead, when given). A word longer than a line
+ * keeps a line of its own.
+ */
+function wrap(
+  words: string | string[],
+  width: number,
+  indent: number,
+  first = " ".repeat(indent),
+): string[] {
+  const lines: string[] = [];
+  let line = first;
+  let empty = true;
+  for (const word of typeof words === "string" ? words.split(" ") : words) {
+    if (!empty && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = " ".repeat(indent);
+      empty = true;
+    }
+    line += empty ? word : ` ${word}`;
+    empty = false;
+  }
+  lines.push(line);
+  return lines;
+}
+
+/** The `--help` text, generated from {@linkcode OPTIONS}, fitting {@linkcode HELP_WIDTH}. */
 export function usage(): string {
   const lines = [
-    "btblocker — find BitTorrent traffic by deep packet inspection and ban the peers in the kernel.",
+    ...wrap(
+      "btblocker — find BitTorrent traffic by deep packet inspection and ban the peers in " +
+        "the kernel.",
+      HELP_WIDTH,
+      0,
+    ),
     "",
     "Usage:",
-    "  btblocker --interfaces eth0,eth1 [options]      live: detect and ban (as root)",
-    "  btblocker --read FILE [--format text|jsonl]     offline: audit a capture",
-    "  btblocker bans list|add|remove|flush …          manage the bans of a running instance",
+    "  btblocker --interfaces eth0,eth1 [options]   live: detect and ban (as root)",
+    "  btblocker --read FILE [--format text|jsonl]  offline: audit a capture",
+    "  btblocker bans list|add|remove|flush …       manage a running instance's bans",
     "",
   ];
   for (const section of SECTIONS) {
     lines.push(`${section}:`);
     for (const o of OPTIONS.filter((o) => o.section === section)) {
-      const flag = `${o.short ? `-${o.short}, ` : "    "}--${o.name}${
+      const spec = `  ${o.short ? `-${o.short}, ` : "    "}--${o.name}${
         o.value ? ` ${o.value}` : ""
       }`;
-      const env = o.env ? ` [env ${o.env}]` : "";
-      lines.push(`  ${flag.padEnd(36)}${o.help}${env}`);
+      const text = o.help.split(" ");
+      if (o.env) text.push(`[env ${o.env}]`);
+      const ownLine = spec.length + 2 > HELP_TEXT_COLUMN;
+      if (ownLine) lines.push(spec);
+      const first = ownLine ? undefined : spec.padEnd(HELP_TEXT_COLUMN);
+      lines.push(...wrap(text, HELP_WIDTH, HELP_TEXT_COLUMN, first));
     }
     lines.push("");
   }
-  lines.push("Durations: 250ms, 30s, 5m, 5h, 1d, or plain seconds. Sizes: 512k, 64M, 1G or bytes.");
-  lines.push("Options given on the command line override the environment.");
-  lines.push("Exit status: 0 done, 1 runtime error, 2 usage error.");
+  for (
+    const note of [
+      "Durations: 250ms, 30s, 5m, 5h, 1d, or plain seconds. Sizes: 512k, 64M, 1G or bytes.",
+      "Options given on the command line override the environment.",
+      `Exit status: 0 done, 1 runtime error, 2 usage error, ${EXIT_TRUNCATED} capture cut ` +
+      "off part-way (what was read before the cut is reported).",
+    ]
+  ) lines.push(...wrap(note, HELP_WIDTH, 0));
   return lines.join("\n");
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type CliConfig, OPTIONS, parseCommandLine } from "./args.ts";
+import { type CliConfig, HELP_WIDTH, OPTIONS, parseCommandLine, usage } from "./args.ts";
 import { UsageError } from "./errors.ts";
 
 const noEnv = () => undefined;
@@ -98,4 +98,27 @@ Deno.test("live options are refused with --read, offline ones live", () => {
   assert.throws(() => parse("--interfaces", "eth0", "--format", "jsonl"), UsageError);
   assert.throws(() => parse("--read", "x.pcap", "--interfaces", "eth0"), UsageError);
   assert.throws(() => parse(), /nothing to do/);
+});
+
+Deno.test("--help: every line fits the width, and no option spec runs into its text", () => {
+  const lines = usage().split("\n");
+  for (const line of lines) {
+    assert.ok([...line].length <= HELP_WIDTH, `over ${HELP_WIDTH} columns: "${line}"`);
+  }
+  for (const o of OPTIONS) {
+    const spec = `${o.short ? `-${o.short}, ` : "    "}--${o.name}${o.value ? ` ${o.value}` : ""}`;
+    const at = lines.findIndex((l) => l.startsWith(`  ${spec}`));
+    assert.ok(at >= 0, `--${o.name} has a line`);
+    const rest = lines[at].slice(2 + spec.length);
+    assert.ok(
+      rest === "" || /^ {2,}\S/.test(rest),
+      `--${o.name} runs into its text: "${lines[at]}"`,
+    );
+    // The text follows (on the spec's line or the next), indented, with every word kept.
+    const text: string[] = rest === "" ? [] : [rest.trim()];
+    for (let i = at + 1; i < lines.length && /^ {8,}\S/.test(lines[i]); i++) {
+      text.push(lines[i].trim());
+    }
+    assert.equal(text.join(" "), `${o.help}${o.env ? ` [env ${o.env}]` : ""}`);
+  }
 });

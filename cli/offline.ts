@@ -13,7 +13,7 @@ import { isSupportedLinkType } from "../dpi/decode.ts";
 import { NextResult, PcapError, PcapHandle } from "../ffi/libpcap.ts";
 import { EventLoopYield } from "../live/capture.ts";
 import { type PoolTotals, WorkerPool } from "../workers/pool.ts";
-import { RuntimeError } from "./errors.ts";
+import { RuntimeError, TruncatedCaptureError } from "./errors.ts";
 import type { EventPrinter, RunSummary } from "./output.ts";
 
 /** Files at least this large show progress on a terminal by default. */
@@ -39,6 +39,8 @@ export interface OfflineOptions {
  *
  * @throws {RuntimeError} when the file cannot be opened, has an unsupported link type, or is
  *   corrupt part-way (the summary of what was read is printed first)
+ * @throws {TruncatedCaptureError} when the file is cut off mid-record (the detections and the
+ *   summary of what was read are printed first)
  */
 export function readCapture(options: OfflineOptions, printer: EventPrinter): RunSummary {
   const handle = openCapture(options.path);
@@ -167,8 +169,8 @@ export async function feedPool(
 }
 
 /**
- * Prints the summary and returns it, or throws when the read ended on a corrupt record
- * (`result`) after `packets` packets.
+ * Prints the summary and returns it, or throws when the read ended on a cut-off or corrupt
+ * record (`result`) after `packets` packets.
  */
 function finish(
   printer: EventPrinter,
@@ -178,12 +180,17 @@ function finish(
   packets: number,
 ): RunSummary {
   printer.summary(summary);
-  if (result === NextResult.ERROR) {
-    throw new RuntimeError(
-      `${summary.file}: capture is corrupt after ${packets} packets: ${handle.error}`,
+  if (result !== NextResult.ERROR) return summary;
+  const reason = handle.error;
+  // libpcap says "truncated dump file" (pcap) or "truncated pcapng dump file" for a record
+  // cut off by the end of the file; anything else is a corrupt record.
+  if (/\btruncated\b/.test(reason)) {
+    throw new TruncatedCaptureError(
+      `warning: ${summary.file} is cut off: ${packets} packets read before the cut, and ` +
+        `reported (${reason})`,
     );
   }
-  return summary;
+  throw new RuntimeError(`${summary.file}: capture is corrupt after ${packets} packets: ${reason}`);
 }
 
 function poolSummary(

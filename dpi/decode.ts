@@ -29,10 +29,17 @@ export const LinkType = {
   RAW_FILE: 101,
   /** Cisco HDLC. */
   C_HDLC: 104,
+  /** IEEE 802.11 frames without a radio header: data frames with an LLC/SNAP header. */
+  IEEE802_11: 105,
   /** OpenBSD loopback: 4-byte address family in network byte order. */
   LOOP: 108,
   /** Linux cooked capture v1. */
   LINUX_SLL: 113,
+  /**
+   * Per-Packet Information: a header (version, flags, little-endian length, little-endian
+   * link type of what follows) before a frame of another link type, usually 802.11 or Ethernet.
+   */
+  PPI: 192,
   /** Raw IPv4. */
   IPV4: 228,
   /** Raw IPv6. */
@@ -70,6 +77,17 @@ const ETH_MPLS = 0x8847;
 const ETH_MPLS_MULTI = 0x8848;
 const PPP_IPV4 = 0x0021;
 const PPP_IPV6 = 0x0057;
+/** 802.11 frame control: the type bits, and the data frame type. */
+const WLAN_TYPE_MASK = 0x0c;
+const WLAN_TYPE_DATA = 0x08;
+/** 802.11 frame control: subtype bits of data frames without a body (null data). */
+const WLAN_SUBTYPE_NO_DATA = 0x40;
+/** 802.11 frame control: subtype bit of QoS data frames (2 more header bytes). */
+const WLAN_SUBTYPE_QOS = 0x80;
+/** 802.11 flags: both distribution-system bits (a fourth address), protected, order (+HT). */
+const WLAN_FLAGS_DS = 0x03;
+const WLAN_FLAG_PROTECTED = 0x40;
+const WLAN_FLAG_ORDER = 0x80;
 const MAX_TUNNEL_DEPTH = 2;
 
 /** Whether `linkType` is one {@linkcode decodePacket} understands. */
@@ -110,8 +128,18 @@ export function decodePacket(
   out.capturedLength = capturedLength;
   out.ipVersion = 0;
   out.l4 = 0;
-  const o = offset;
-  const end = offset + capturedLength;
+  return decodeLink(linkType, buf, offset, offset + capturedLength, out, true);
+}
+
+/** Decodes a frame of link type `linkType` in `buf[o, end)`; PPI only when `ppiAllowed`. */
+function decodeLink(
+  linkType: number,
+  buf: Uint8Array,
+  o: number,
+  end: number,
+  out: Packet,
+  ppiAllowed: boolean,
+): DecodeResult {
   switch (linkType) {
     case LinkType.ETHERNET:
       return decodeEthernet(buf, o, end, out);
@@ -138,6 +166,10 @@ export function decodePacket(
     case LinkType.C_HDLC:
       if (end < o + 4) return Decoded.MALFORMED;
       return decodeEtherType((buf[o + 2] << 8) | buf[o + 3], buf, o + 4, end, out);
+    case LinkType.IEEE802_11:
+      return decodeWlan(buf, o, end, out);
+    case LinkType.PPI:
+      return ppiAllowed ? decodePpi(buf, o, end, out) : Decoded.MALFORMED;
     default:
       return Decoded.UNSUPPORTED_LINK;
   }
@@ -176,6 +208,39 @@ function decodeEtherType(
     default:
       return Decoded.NOT_IP;
   }
+}
+
+/** PPI: version 0, an 8-byte header at least, the frame of the link type it names after it. */
+function decodePpi(buf: Uint8Array, o: number, end: number, out: Packet): DecodeResult {
+  if (end < o + 8) return Decoded.MALFORMED;
+  if (buf[o] !== 0) return Decoded.MALFORMED;
+  const length = buf[o + 2] | (buf[o + 3] << 8);
+  if (length < 8) return Decoded.MALFORMED;
+  if (end < o + length) return Decoded.MALFORMED;
+  const inner = (buf[o + 4] | (buf[o + 5] << 8) | (buf[o + 6] << 16) | (buf[o + 7] << 24)) >>> 0;
+  return decodeLink(inner, buf, o + length, end, out, false);
+}
+
+/**
+ * An 802.11 data frame: the MAC header (24 bytes, 30 with a fourth address, 2 more for QoS, 4
+ * more for HT control), then LLC/SNAP and the EtherType. Management, control, null-data and
+ * protected (encrypted) frames carry no IP we can read.
+ */
+function decodeWlan(buf: Uint8Array, o: number, end: number, out: Packet): DecodeResult {
+  if (end < o + 24) return Decoded.MALFORMED;
+  const fc = buf[o];
+  const flags = buf[o + 1];
+  if ((fc & WLAN_TYPE_MASK) !== WLAN_TYPE_DATA) return Decoded.NOT_IP;
+  if (fc & WLAN_SUBTYPE_NO_DATA) return Decoded.NOT_IP;
+  if (flags & WLAN_FLAG_PROTECTED) return Decoded.NOT_IP;
+  let off = o + ((flags & WLAN_FLAGS_DS) === WLAN_FLAGS_DS ? 30 : 24);
+  if (fc & WLAN_SUBTYPE_QOS) off += flags & WLAN_FLAG_ORDER ? 6 : 2;
+  if (end < off + 8) return Decoded.MALFORMED;
+  // LLC with SNAP (DSAP and SSAP 0xaa, unnumbered information), then OUI and EtherType.
+  if (buf[off] !== 0xaa) return Decoded.NOT_IP;
+  if (buf[off + 1] !== 0xaa) return Decoded.NOT_IP;
+  if (buf[off + 2] !== 0x03) return Decoded.NOT_IP;
+  return decodeEtherType((buf[off + 6] << 8) | buf[off + 7], buf, off + 8, end, out);
 }
 
 function decodeMpls(buf: Uint8Array, off: number, len: number, out: Packet): DecodeResult {

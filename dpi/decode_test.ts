@@ -220,3 +220,94 @@ Deno.test("inconsistent headers are malformed", () => {
   u[14 + 20 + 5] = 200; // UDP length beyond the IP packet
   assert.equal(decode(LinkType.ETHERNET, u).r, Decoded.MALFORMED);
 });
+
+/** An 802.11 data frame header: frame control, flags, duration, three or four addresses. */
+function wlanHeader(fc: number, flags: number): number[] {
+  const fourth = (flags & 3) === 3 ? 6 : 0;
+  return [fc, flags, 0, 0, ...new Array(18 + fourth).fill(0x22), 0x10, 0x00];
+}
+/** LLC/SNAP (RFC 1042) for an EtherType. */
+const snap = (etherType: number) => [0xaa, 0xaa, 0x03, 0, 0, 0, etherType >> 8, etherType & 255];
+/** A PPI header of `length` bytes (field TLVs as zeros) naming link type `dlt`. */
+function ppi(dlt: number, length = 8): number[] {
+  const h = new Array(length).fill(0);
+  h[2] = length & 255;
+  h[3] = length >> 8;
+  h[4] = dlt & 255;
+  h[5] = (dlt >> 8) & 255;
+  return h;
+}
+
+Deno.test("PPI decodes the 802.11 or Ethernet frame it wraps, after its full header length", () => {
+  const ip4 = ipOf(frame({ l4: 17, src: a4, dst: b4, payload: "abc" }));
+  const ip6 = ipOf(frame({ l4: 6, src: a6, dst: b6, payload: "abc" }));
+  const eth = frame({ l4: 17, src: a4, dst: b4, payload: "abc" });
+  const cases: [string, Uint8Array][] = [
+    ["802.11 data", concat(ppi(105), wlanHeader(0x08, 0x01), snap(0x0800), ip4)],
+    [
+      "802.11 QoS data, 4 addresses",
+      concat(ppi(105), wlanHeader(0x88, 0x03), [0, 0], snap(0x86dd), ip6),
+    ],
+    [
+      "802.11 QoS + HT control",
+      concat(ppi(105), wlanHeader(0x88, 0x82), [0, 0, 1, 2, 3, 4], snap(0x0800), ip4),
+    ],
+    ["Ethernet, 32-byte PPI with a field", concat(ppi(1, 32), eth)],
+  ];
+  for (const [name, bytes] of cases) {
+    assert.ok(isSupportedLinkType(LinkType.PPI), name);
+    const { r, p } = decode(LinkType.PPI, bytes);
+    assert.equal(r, Decoded.OK, name);
+    assert.equal(p.dstPort, 6881, name);
+    assert.equal(p.payloadLength, 3, name);
+    assert.equal(p.payloadOffset + 3, bytes.length, name);
+  }
+  // 802.11 on its own (DLT 105) decodes the same way.
+  const wlan = concat(wlanHeader(0x08, 0x02), snap(0x0800), ip4);
+  assert.equal(decode(LinkType.IEEE802_11, wlan).r, Decoded.OK);
+  assert.equal(formatAddress(decode(LinkType.IEEE802_11, wlan).p.src, 4), "10.0.0.1");
+});
+
+Deno.test("PPI: 802.11 frames without readable IP are not IP; bad headers are malformed", () => {
+  const ip4 = ipOf(frame({ l4: 17, src: a4, dst: b4, payload: "abc" }));
+  const notIp: [string, Uint8Array][] = [
+    ["beacon (management)", concat(ppi(105), wlanHeader(0x80, 0), new Uint8Array(40))],
+    ["ack (control)", concat(ppi(105), [0xd4, 0, 0, 0, 1, 2, 3, 4, 5, 6], new Uint8Array(14))],
+    ["null data", concat(ppi(105), wlanHeader(0x48, 0x01), new Uint8Array(8))],
+    ["protected", concat(ppi(105), wlanHeader(0x08, 0x41), snap(0x0800), ip4)],
+    ["not SNAP", concat(ppi(105), wlanHeader(0x08, 0x01), [0x42, 0x42, 0x03], new Uint8Array(30))],
+    ["ARP", concat(ppi(105), wlanHeader(0x08, 0x01), snap(0x0806), new Uint8Array(28))],
+  ];
+  for (const [name, bytes] of notIp) {
+    assert.equal(decode(LinkType.PPI, bytes).r, Decoded.NOT_IP, name);
+  }
+  const good = concat(ppi(105), wlanHeader(0x08, 0x01), snap(0x0800), ip4);
+  const version1 = good.slice();
+  version1[0] = 1;
+  const short = good.slice();
+  short[2] = 4; // a header length under 8
+  const long = good.slice();
+  long[2] = 0xff; // a header longer than the frame
+  long[3] = 0x0f;
+  const nested = concat(ppi(192), good);
+  for (
+    const [name, bytes] of [["version 1", version1], ["length 4", short], [
+      "length past the end",
+      long,
+    ], [
+      "PPI in PPI",
+      nested,
+    ]] as const
+  ) {
+    assert.equal(decode(LinkType.PPI, bytes).r, Decoded.MALFORMED, name);
+  }
+  assert.equal(
+    decode(LinkType.PPI, concat(ppi(147), good.subarray(8))).r,
+    Decoded.UNSUPPORTED_LINK,
+  );
+  for (let cut = 0; cut <= good.length; cut++) {
+    const { r, p } = decode(LinkType.PPI, good, cut);
+    if (r === Decoded.OK) assert.ok(p.payloadOffset + p.payloadLength <= cut);
+    else assert.equal(r, Decoded.MALFORMED, `cut at ${cut}`);
+  }
+});

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { parseCommandLine } from "../cli/args.ts";
 import { LinkType } from "../dpi/decode.ts";
 import { runCli } from "./helpers/cli.ts";
-import { frame, peerWireHandshake } from "./helpers/packets.ts";
-import { pcapBytes, testDirectory, writePcap } from "./helpers/pcap_writer.ts";
+import { concat, frame, peerWireHandshake } from "./helpers/packets.ts";
+import { pcapBytes, pcapngBytes, testDirectory, writePcap } from "./helpers/pcap_writer.ts";
 
 function assertOneLineError(stderr: string, pattern: RegExp) {
   const lines = stderr.trim().split("\n");
@@ -83,17 +83,64 @@ Deno.test("runtime errors: missing, unreadable-format and unsupported captures e
   assertOneLineError(r.stderr, /unsupported link type .*147/);
 });
 
-Deno.test("a capture cut off mid-record reports what it read, then fails", async () => {
+for (const [format, bytes] of [["pcap", pcapBytes], ["pcapng", pcapngBytes]] as const) {
+  for (const pool of [[], ["--worker-pool", "--workers", "2"]]) {
+    Deno.test(`a ${format} capture cut off mid-packet${pool.length ? " (worker pool)" : ""}: every detection before the cut, a warning, exit 3`, async () => {
+      // Two flows detected, then a third packet cut off mid-frame.
+      const other = { ip: "10.1.1.3", port: 51001 };
+      const whole = bytes(LinkType.ETHERNET, [
+        { data: frame({ l4: 6, src: peerA, dst: peerB, payload: handshake }), time: 1 },
+        { data: frame({ l4: 6, src: other, dst: peerB, payload: handshake }), time: 2 },
+        { data: frame({ l4: 6, src: peerB, dst: peerA, payload: handshake }), time: 3 },
+      ]);
+      const dir = testDirectory();
+      const path = `${dir}/cut-${pool.length}.${format}`;
+      await Deno.writeFile(path, whole.subarray(0, whole.length - 40));
+      const r = await runCli("--read", path, "--format", "jsonl", ...pool);
+      assert.equal(r.code, 3, r.stderr);
+      assertOneLineError(r.stderr, /warning: .* is cut off: 2 packets read before the cut/);
+      assert.match(r.stderr, /truncated/);
+      const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      const sources = lines.filter((l) => l.event_type !== "stats").map((l) => l.src_ip).sort();
+      assert.deepEqual(sources, ["10.1.1.2", "10.1.1.3"]);
+      assert.equal(lines.at(-1).event_type, "stats");
+      assert.equal(lines.at(-1).packets, 2);
+    });
+  }
+}
+
+Deno.test("a capture cut off in a record header is cut off too; a corrupt record exits 1", async () => {
   const f = frame({ l4: 6, src: peerA, dst: peerB, payload: handshake });
   const whole = pcapBytes(LinkType.ETHERNET, [{ data: f, time: 1 }, { data: f, time: 2 }]);
   const dir = testDirectory();
-  await Deno.writeFile(`${dir}/cut.pcap`, whole.subarray(0, whole.length - 10));
-  const r = await runCli("--read", `${dir}/cut.pcap`, "--format", "jsonl");
+  await Deno.writeFile(`${dir}/header-cut.pcap`, whole.subarray(0, 24 + 16 + f.length + 8));
+  let r = await runCli("--read", `${dir}/header-cut.pcap`);
+  assert.equal(r.code, 3);
+  assertOneLineError(r.stderr, /cut off: 1 packets read before the cut/);
+  // A record claiming more bytes than the snap length allows is corrupt, not cut off.
+  const corrupt = whole.slice();
+  new DataView(corrupt.buffer).setUint32(24 + 16 + f.length + 8, 0x7fffffff, true);
+  await Deno.writeFile(`${dir}/corrupt.pcap`, corrupt);
+  r = await runCli("--read", `${dir}/corrupt.pcap`);
   assert.equal(r.code, 1);
   assertOneLineError(r.stderr, /corrupt after 1 packets/);
+});
+
+Deno.test("PPI captures (DLT 192) of 802.11 and Ethernet frames are decoded", async () => {
+  const eth = frame({ l4: 6, src: peerA, dst: peerB, payload: handshake });
+  const ppi = (dlt: number) => [0, 0, 8, 0, dlt, 0, 0, 0];
+  // An 802.11 data frame to the access point: header, LLC/SNAP, then the frame's IP packet.
+  const wlan = [0x08, 0x01, 0, 0, ...new Array(18).fill(0x22), 0x10, 0x00, 0xaa, 0xaa, 3, 0, 0, 0];
+  const path = await writePcap(LinkType.PPI, [
+    { data: concat(ppi(105), wlan, eth.subarray(12)), time: 1 },
+    { data: concat(ppi(1), frame({ l4: 6, src: peerB, dst: peerA, payload: handshake })), time: 2 },
+  ]);
+  const r = await runCli("--read", path, "--format", "jsonl");
+  assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
-  assert.equal(lines.at(-1).event_type, "stats");
-  assert.equal(lines.at(-1).packets, 1);
+  assert.equal(lines[0].src_ip, peerA.ip);
+  assert.equal(lines.at(-1).link_type, "PPI");
+  assert.equal(lines.at(-1).decoded, 2);
 });
 
 Deno.test("jsonl: detection events then a stats line; malformed packets are counted, not fatal", async () => {

@@ -36,7 +36,7 @@ Deno.test("500 000 fuzzed packets: no exception, every packet counted, none slow
   assert.equal(report.counted, report.packets);
   assert.ok(report.malformed > 0, "the mutations produce malformed packets, and they are counted");
   assert.ok(
-    report.inspected > report.packets / 10,
+    report.inspected > report.packets / 4,
     "the detectors see a good share of the packets",
   );
   assert.ok(

@@ -83,7 +83,7 @@ for (const path of fixtures) {
 Deno.test("pool options: validated, listed in --help, usable live and offline", async () => {
   const help = await runCli("--help");
   assert.equal(help.code, 0);
-  assert.match(help.stdout, /Worker pool:\n\s+--worker-pool\s+.*\n\s+--workers N\s+/);
+  assert.match(help.stdout, /Worker pool:\n\s+--worker-pool\s+[^]*?\n\s+--workers N\s+/);
   const cases: [string[], RegExp][] = [
     [["--read", "x.pcap", "--workers", "2"], /--workers .* add --worker-pool/],
     [["--read", "x.pcap", "--worker-pool", "--workers", "65"], /--workers must be .* 0 to 64/],

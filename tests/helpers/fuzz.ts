@@ -106,6 +106,30 @@ const WRAPPERS: [number, (v6: boolean) => number[]][] = [
   [LinkType.LOOP, (v6) => [0, 0, 0, v6 ? 24 : 2]],
   [LinkType.PPP, (v6) => [0xff, 0x03, 0x00, v6 ? 0x57 : 0x21]],
   [LinkType.C_HDLC, (v6) => [0x0f, 0, v6 ? 0x86 : 0x08, v6 ? 0xdd : 0]],
+  [
+    LinkType.PPI,
+    (v6) => [0, 0, 8, 0, 1, 0, 0, 0, ...new Array(12).fill(2), v6 ? 0x86 : 0x08, v6 ? 0xdd : 0],
+  ],
+  [
+    LinkType.IEEE802_11,
+    (
+      v6,
+    ) => [
+      8,
+      1,
+      0,
+      0,
+      ...new Array(20).fill(2),
+      0xaa,
+      0xaa,
+      3,
+      0,
+      0,
+      0,
+      v6 ? 0x86 : 8,
+      v6 ? 0xdd : 0,
+    ],
+  ],
 ];
 
 /** Byte strings worth planting at a payload's start: BitTorrent magics and lookalikes. */
@@ -170,15 +194,19 @@ export class Mutator {
   }
 
   /**
-   * Moves the packet into one of a few dozen sibling flows (the source address's last byte), so
-   * flows keep being created and inspected instead of being decided or given up once.
+   * Moves the packet into one of a few thousand sibling flows (the source address's last byte
+   * and the source port's low byte), so flows keep being created, evicted and inspected instead
+   * of being decided or given up once: a few long recordings then reach the detectors as often
+   * as many short captures do.
    */
   #respread(linkType: number): void {
     const buf = this.buffer;
     const ip = ipStart({ linkType, bytes: buf.subarray(0, this.length) });
     if (ip < 0 || ip + 40 > this.length) return;
-    const last = buf[ip] >> 4 === 4 ? ip + 15 : ip + 23;
-    buf[last] = this.#random.below(48);
+    const v4 = buf[ip] >> 4 === 4;
+    buf[v4 ? ip + 15 : ip + 23] = this.#random.below(48);
+    const l4 = v4 ? ip + (buf[ip] & 15) * 4 : ip + 40;
+    if (l4 + 2 <= this.length) buf[l4 + 1] = this.#random.below(64);
   }
 
   #randomBytes(): number {

@@ -85,7 +85,8 @@ export class Lab {
   static async open(options: LabOptions): Promise<Lab> {
     const say = options.say ?? (() => {});
     for (const name of await removeStaleLabs()) say(`removed a stale lab leftover: ${name}`);
-    // btblocker's dependencies come from npm: fetch them here, the lab's hosts have no way out.
+    // Load btblocker's modules here (its npm packages are vendored): the lab's hosts have no
+    // way out.
     await mustRun([Deno.execPath(), "cache", MAIN]);
     const dir = await Deno.makeTempDir({ prefix: "btblocker-lab-" });
     // opentracker reads its whitelist after dropping to user nobody.

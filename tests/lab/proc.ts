@@ -21,9 +21,24 @@ export interface LabOptions extends ChildOptions {
   ns?: string | null;
 }
 
-/** Variables every lab child gets (no Deno update check: the lab's hosts have no way out). */
+/**
+ * The certificate stores Deno trusts in the lab's children: the caller's choice, else Mozilla's
+ * roots and the system store (behind a TLS-inspecting proxy only the system store knows the
+ * proxy's certificate; the Makefile exports the same default).
+ */
+const DEFAULT_TLS_CA_STORE = "mozilla,system";
+
+/**
+ * Variables every lab child gets: the locale, no Deno update check (the lab's hosts have no way
+ * out) and `DENO_TLS_CA_STORE`.
+ */
 function labEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return { LC_ALL: "C.UTF-8", DENO_NO_UPDATE_CHECK: "1", ...extra };
+  return {
+    LC_ALL: "C.UTF-8",
+    DENO_NO_UPDATE_CHECK: "1",
+    DENO_TLS_CA_STORE: Deno.env.get("DENO_TLS_CA_STORE") || DEFAULT_TLS_CA_STORE,
+    ...extra,
+  };
 }
 
 /** The `nsenter` prefix that runs a command in the network namespace `ns` (by name). */
