@@ -10,11 +10,13 @@
  * The inline path uses a plain `ArrayBuffer` and the very same code.
  *
  * Layout (set-associative, like a CPU cache): a key hashes to one *set* of up to
- * {@linkcode ENDPOINT_WAYS} entries. Each set has a sequence word (a seqlock): a writer takes
- * it from even to odd with `Atomics.compareExchange`, writes, and makes it even again; a
- * reader reads the word, scans the set, and retries when the word was odd or changed. So
- * concurrent `remember`/`recall` never see a torn entry, and a full set replaces its least
- * recently learned entry (an LRU per set, an approximate LRU for the table).
+ * {@linkcode ENDPOINT_WAYS} entries. A set's line (64 bytes) holds its sequence word and one
+ * hash tag per entry, so a lookup reads that line and at most the one entry (64 bytes) whose
+ * tag matches. The sequence word is a seqlock: a writer takes it from even to odd with
+ * `Atomics.compareExchange`, writes, and makes it even again; a reader reads the word, scans
+ * the set, and retries when the word was odd or changed. So concurrent `remember`/`recall`
+ * never see a torn entry, and a full set replaces its least recently learned entry (an LRU
+ * per set, an approximate LRU for the table).
  *
  * Workers move through capture time at their own pace, so an entry keeps when it was first
  * learned and is recalled only from then until it expires: a worker further ahead in the
@@ -49,8 +51,8 @@ const ENTRY_WORDS = 16;
 const ENTRY_F64 = ENTRY_WORDS / 2;
 const SINCE_F64 = 3;
 const EXPIRY_F64 = SINCE_F64 + REASONS;
-/** Bytes before the sets' sequence words: the live entry count and a pad. */
-const HEADER_BYTES = 8;
+/** i32 words of the header (the live entry count, then padding) and of each set's line. */
+const LINE_WORDS = 16;
 
 /** Sets and entries per set for a capacity. */
 function geometry(capacity: number): { sets: number; ways: number } {
@@ -61,9 +63,9 @@ function geometry(capacity: number): { sets: number; ways: number } {
   return { sets: Math.ceil(capacity / ways), ways };
 }
 
-/** Byte offset of the entries: after the header and the sequence words, 8-byte aligned. */
+/** Byte offset of the entries: after the header line and the sets' lines. */
 function entriesAt(sets: number): number {
-  return HEADER_BYTES + Math.ceil(sets / 2) * 8;
+  return (1 + sets) * LINE_WORDS * 4;
 }
 
 /**
@@ -101,8 +103,8 @@ export class EndpointMemory {
 
   readonly #sets: number;
   readonly #ways: number;
-  /** Header and sequence words. */
-  readonly #seq: Int32Array;
+  /** The header line, then per set its sequence word and the tags of its entries. */
+  readonly #lines: Int32Array;
   /** Entry words (keys and reasons). */
   readonly #words: Uint32Array;
   /** Entry times (first learned per reason, expiry), see {@linkcode SINCE_F64}. */
@@ -145,7 +147,7 @@ export class EndpointMemory {
     this.#sets = sets;
     this.#ways = ways;
     const at = entriesAt(sets);
-    this.#seq = new Int32Array(this.buffer, 0, at / 4);
+    this.#lines = new Int32Array(this.buffer, 0, at / 4);
     this.#words = new Uint32Array(this.buffer, at);
     this.#times = new Float64Array(this.buffer, at);
     this.#ignoredPorts = ignoredPorts;
@@ -153,7 +155,7 @@ export class EndpointMemory {
 
   /** Number of endpoints held (expired ones included until they are replaced). */
   get size(): number {
-    return Atomics.load(this.#seq, 0);
+    return Atomics.load(this.#lines, 0);
   }
 
   /**
@@ -176,54 +178,52 @@ export class EndpointMemory {
     if (port === 0 || this.#ignoredPorts[port] === 1 || !isUnicastHost(address, ipVersion)) return;
     const bit = 1 << r;
     const since = SINCE_F64 + r;
+    const expires = now + this.ttl;
     const key = this.#key;
     fill(key, address, ipVersion, port);
-    const set = hashWords(key, KEY_WORDS) % this.#sets;
-    const lock = set + 2;
+    const hash = hashWords(key, KEY_WORDS);
+    const tag = hash | 1;
+    const lock = (1 + hash % this.#sets) * LINE_WORDS;
     if (!this.#lock(lock)) {
       this.contended++;
       return;
     }
+    const lines = this.#lines;
     const words = this.#words;
     const times = this.#times;
-    const first = set * this.#ways;
-    const end = first + this.#ways;
-    let victim = first;
+    const first = (lock / LINE_WORDS - 1) * this.#ways;
+    const ways = this.#ways;
+    let victim = 0;
     let victimExpiry = Infinity;
-    let entry = first;
-    for (; entry < end; entry++) {
-      const w = entry * ENTRY_WORDS;
-      if (words[w + 4] === 0) {
-        if (victimExpiry !== -Infinity) {
-          victim = entry;
-          victimExpiry = -Infinity;
-        }
-        continue;
-      }
-      if (matches(words, w, key)) break;
-      const e = times[entry * ENTRY_F64 + EXPIRY_F64];
+    let way = 0;
+    for (; way < ways; way++) {
+      const t = lines[lock + 1 + way];
+      if (t === tag && matches(words, (first + way) * ENTRY_WORDS, key)) break;
+      const e = t === 0 ? -Infinity : times[(first + way) * ENTRY_F64 + EXPIRY_F64];
       if (e < victimExpiry) {
-        victim = entry;
+        victim = way;
         victimExpiry = e;
       }
     }
-    const expires = now + this.ttl;
-    const t = entry < end ? entry * ENTRY_F64 : victim * ENTRY_F64;
-    if (entry < end) {
+    if (way < ways) {
+      const entry = first + way;
+      const t = entry * ENTRY_F64;
       const b = entry * ENTRY_WORDS + REASONS_WORD;
       if ((words[b] & bit) === 0 || now < times[t + since]) times[t + since] = now;
       words[b] |= bit;
       if (expires > times[t + EXPIRY_F64]) times[t + EXPIRY_F64] = expires;
     } else {
-      if (victimExpiry === -Infinity) Atomics.add(this.#seq, 0, 1);
+      if (victimExpiry === -Infinity) Atomics.add(lines, 0, 1);
       else if (victimExpiry > now) this.evicted++;
-      const w = victim * ENTRY_WORDS;
+      const entry = first + victim;
+      const w = entry * ENTRY_WORDS;
       for (let i = 0; i < KEY_WORDS; i++) words[w + i] = key[i];
       words[w + REASONS_WORD] = bit;
-      times[t + since] = now;
-      times[t + EXPIRY_F64] = expires;
+      times[entry * ENTRY_F64 + since] = now;
+      times[entry * ENTRY_F64 + EXPIRY_F64] = expires;
+      lines[lock + 1 + victim] = tag;
     }
-    Atomics.add(this.#seq, lock, 1);
+    Atomics.add(lines, lock, 1);
     this.learned++;
   }
 
@@ -256,18 +256,21 @@ export class EndpointMemory {
     if (this.#ignoredPorts[port] === 1) return 0;
     const key = this.#key;
     fill(key, address, ipVersion, port);
-    const set = hashWords(key, KEY_WORDS) % this.#sets;
-    const lock = set + 2;
-    const seq = this.#seq;
+    const hash = hashWords(key, KEY_WORDS);
+    const tag = hash | 1;
+    const lock = (1 + hash % this.#sets) * LINE_WORDS;
+    const lines = this.#lines;
     const words = this.#words;
     const times = this.#times;
-    const first = set * this.#ways;
-    const end = first + this.#ways;
+    const first = (lock / LINE_WORDS - 1) * this.#ways;
+    const ways = this.#ways;
     for (let tries = 0; tries < SPIN_LIMIT; tries++) {
-      const before = Atomics.load(seq, lock);
+      const before = Atomics.load(lines, lock);
       if ((before & 1) !== 0) continue;
       let reason = 0;
-      for (let entry = first; entry < end; entry++) {
+      for (let way = 0; way < ways; way++) {
+        if (lines[lock + 1 + way] !== tag) continue;
+        const entry = first + way;
         const w = entry * ENTRY_WORDS;
         if (!matches(words, w, key)) continue;
         const t = entry * ENTRY_F64;
@@ -281,7 +284,7 @@ export class EndpointMemory {
         }
         break;
       }
-      if (Atomics.load(seq, lock) === before) return reason;
+      if (Atomics.load(lines, lock) === before) return reason;
     }
     this.contended++;
     return 0;
@@ -289,10 +292,10 @@ export class EndpointMemory {
 
   /** Takes the sequence word `lock` from even to odd; `false` after {@linkcode SPIN_LIMIT} tries. */
   #lock(lock: number): boolean {
-    const seq = this.#seq;
+    const lines = this.#lines;
     for (let tries = 0; tries < SPIN_LIMIT; tries++) {
-      const s = Atomics.load(seq, lock);
-      if ((s & 1) === 0 && Atomics.compareExchange(seq, lock, s, s + 1) === s) return true;
+      const s = Atomics.load(lines, lock);
+      if ((s & 1) === 0 && Atomics.compareExchange(lines, lock, s, s + 1) === s) return true;
     }
     return false;
   }
