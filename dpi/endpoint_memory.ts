@@ -21,9 +21,13 @@
  *
  * Workers move through capture time at their own pace, so an entry keeps when it was first
  * learned and is recalled only from then until it expires: a worker further ahead in the
- * capture cannot tell one behind about a peer it will only learn later. Waiting is
- * bounded: after {@linkcode SPIN_LIMIT} tries (a thread killed while writing) a recall
- * answers "unknown" and a remember is skipped, both counted in `contended`.
+ * capture cannot tell one behind about a peer it will only learn later.
+ *
+ * A thread finding a set locked spins briefly ({@linkcode LOCK_SPINS} reads), then sleeps on
+ * the sequence word 1 ms at a time (`Atomics.wait`), so that a writer descheduled with the lock
+ * (more workers than cores) gets the core back. Waiting is bounded: after
+ * {@linkcode LOCK_WAIT_MS} (a thread killed while writing) a recall answers "unknown" and a
+ * remember is skipped, both counted in `contended`.
  *
  * @module
  */
@@ -34,8 +38,10 @@ import { hashWords } from "./slot_table.ts";
 
 /** Entries per set (fewer when the whole table is smaller). */
 export const ENDPOINT_WAYS = 8;
-/** Tries to take or read a set before giving up. */
-export const SPIN_LIMIT = 1 << 20;
+/** Reads of a locked set's sequence word before sleeping on it. */
+export const LOCK_SPINS = 128;
+/** Milliseconds a thread sleeps on a locked set, 1 ms at a time, before giving up. */
+export const LOCK_WAIT_MS = 200;
 
 /** Key words per entry: 4 address words, then `ipVersion << 16 | port` (never 0 when used). */
 const KEY_WORDS = 5;
@@ -268,12 +274,11 @@ export class EndpointMemory {
     const hash = hashWords(key, KEY_WORDS);
     const lock = (1 + Math.floor(hash * this.#setScale)) * LINE_WORDS;
     if (!this.#shared) return this.#lookup(lock, hash | 1, now);
-    const lines = this.#lines;
-    for (let tries = 0; tries < SPIN_LIMIT; tries++) {
-      const before = Atomics.load(lines, lock);
-      if ((before & 1) !== 0) continue;
+    for (;;) {
+      const before = this.#unlocked(lock);
+      if (before === -1) break;
       const reason = this.#lookup(lock, hash | 1, now);
-      if (Atomics.load(lines, lock) === before) return reason;
+      if (Atomics.load(this.#lines, lock) === before) return reason;
     }
     this.contended++;
     return 0;
@@ -305,14 +310,27 @@ export class EndpointMemory {
     return 0;
   }
 
-  /** Takes the sequence word `lock` from even to odd; `false` after {@linkcode SPIN_LIMIT} tries. */
+  /** Takes the sequence word `lock` from even to odd; `false` when it stayed locked too long. */
   #lock(lock: number): boolean {
-    const lines = this.#lines;
-    for (let tries = 0; tries < SPIN_LIMIT; tries++) {
-      const s = Atomics.load(lines, lock);
-      if ((s & 1) === 0 && Atomics.compareExchange(lines, lock, s, s + 1) === s) return true;
+    for (;;) {
+      const s = this.#unlocked(lock);
+      if (s === -1) return false;
+      if (Atomics.compareExchange(this.#lines, lock, s, s + 1) === s) return true;
     }
-    return false;
+  }
+
+  /**
+   * The sequence word `lock` once it is even (the set unlocked), or -1 when it stayed odd
+   * through {@linkcode LOCK_SPINS} reads and {@linkcode LOCK_WAIT_MS} of sleep.
+   */
+  #unlocked(lock: number): number {
+    const lines = this.#lines;
+    for (let tries = 0; tries < LOCK_SPINS + LOCK_WAIT_MS; tries++) {
+      const s = Atomics.load(lines, lock);
+      if ((s & 1) === 0) return s;
+      if (tries >= LOCK_SPINS) Atomics.wait(lines, lock, s, 1);
+    }
+    return -1;
   }
 }
 
