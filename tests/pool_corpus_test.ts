@@ -11,8 +11,8 @@
  * Same detection events means the same flows, decided by the same packet, for the same reason
  * (`tests/helpers/detection_diff.ts`). With one worker nothing may differ. With several, the
  * workers share one endpoint memory but read the capture at their own pace, so the flows
- * listed in {@linkcode ORDER_DEPENDENT} may have another outcome; they are printed and
- * counted, and anything else fails.
+ * listed in `tests/helpers/order_dependent.ts` (each with the reason) may have another outcome;
+ * they are printed and counted, and anything else fails.
  */
 import assert from "node:assert/strict";
 import { Analyzer, Verdict } from "../dpi/analyzer.ts";
@@ -22,12 +22,8 @@ import { WorkerPool } from "../workers/pool.ts";
 import { feedPool } from "../cli/offline.ts";
 import { EventLoopYield } from "../live/capture.ts";
 import { captureDetections } from "./helpers/capture_detections.ts";
-import {
-  compareDetections,
-  type FlowEvent,
-  flowEvent,
-  type OrderDependent,
-} from "./helpers/detection_diff.ts";
+import { compareDetections, type FlowEvent, flowEvent } from "./helpers/detection_diff.ts";
+import { ORDER_DEPENDENT } from "./helpers/order_dependent.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const corpusDir = `${root}../shared/corpus/pcap`;
@@ -36,52 +32,6 @@ const fixturesDir = `${root}tests/fixtures`;
 const ENGINE: Partial<EngineConfig> = { maxFlows: 16384, maxEndpoints: 1024 };
 /** Captures fed through one pool (as as many interfaces). */
 const BATCH = 32;
-
-const HOME = "192.168.0.102";
-const BY_OWN_DHT_PORT = `its packet 1 comes from our DHT port (${HOME}:36360), which the ` +
-  "first decided DHT flow teaches as known_peer; when the worker that learns the peer itself " +
-  "is behind, the pool falls back to that";
-/**
- * Flows whose detection depends on the order in which workers reach the shared endpoint
- * memory, by capture, with the outcomes the pool may have instead and why. In every case the
- * inline path recognises the flow from an endpoint that another flow taught earlier in capture
- * time; reading a file, a worker can be seconds of capture time ahead of another (each gets
- * whole slabs at once), and the memory answers only with what was learned by the capture time
- * it is asked for (never what a worker further ahead learned later), so the pool's answer is
- * the inline one, or one learned still earlier, or none.
- */
-const ORDER_DEPENDENT: Record<string, readonly OrderDependent[]> = {
-  "small_torrent_mse.pcap": [
-    ...["177.133.160.140:55234", "130.225.247.125:48557"].map((peer) => ({
-      flow: `UDP ${peer} ${HOME}:36360`,
-      inline: "tracker_peer@1",
-      pool: ["dht_peer@1", "known_peer@1"],
-      why: `${peer} is first taught by the HTTP tracker's response (07:48:48.019), later by a ` +
-        `DHT response (48.375); ${BY_OWN_DHT_PORT}`,
-    })),
-    {
-      flow: `UDP ${HOME}:36360 2.110.8.85:6881`,
-      inline: "tracker_peer@1",
-      pool: ["known_peer@1"],
-      why: `2.110.8.85:6881 is taught only by the HTTP tracker's response; ${BY_OWN_DHT_PORT}`,
-    },
-    ...["108.61.13.46:35997", "154.72.161.7:3095", "103.10.197.187:51413", "190.88.147.206:51413"]
-      .map((peer) => ({
-        flow: `UDP ${peer} ${HOME}:36360`,
-        inline: "dht_peer@1",
-        pool: ["known_peer@1"],
-        why: `${peer} is taught by a DHT response in another flow; ${BY_OWN_DHT_PORT}`,
-      })),
-    {
-      flow: `TCP 190.88.147.206:51413 ${HOME}:54958`,
-      inline: "known_peer@4",
-      pool: ["dht_peer@4", "none"],
-      why: "the peer is seen doing BitTorrent (handshake) in flow :54944 at 48.913, 4 s " +
-        "earlier; when that flow's worker is behind, only its DHT announcement (48.399) or " +
-        "nothing is known yet, and the encrypted flow has nothing else to go by",
-    },
-  ],
-};
 
 function captures(dir: string): string[] {
   try {

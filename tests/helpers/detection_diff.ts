@@ -100,8 +100,7 @@ export function compareDetections(
       ) continue;
       const line = `${flow}: inline ${show(e)}, pool ${show(g)}`;
       const explained = allowed.some((a) =>
-        a.flow === flow && a.inline === show(e) && a.pool.includes(show(g)) &&
-        (g === undefined || g.timestamp === e?.timestamp)
+        a.flow === flow && a.inline === show(e) && a.pool.includes(show(g))
       );
       (explained ? out.orderDependent : out.differences).push(line);
     }
