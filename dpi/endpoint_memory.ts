@@ -8,7 +8,7 @@
  * main thread creates a `SharedArrayBuffer` of {@linkcode EndpointMemory.bytes} and every
  * worker attaches an `EndpointMemory` to it, so a peer learned in one worker is known to all.
  * The inline path uses a plain `ArrayBuffer` and the very same code, minus the locking (one
- * thread; `Atomics` on a shared buffer cost about 25 ns each here, see the bench).
+ * thread; each `Atomics` call on a shared buffer costs about 25 ns on the development machine).
  *
  * Layout (set-associative, like a CPU cache): a key hashes to one *set* of up to
  * {@linkcode ENDPOINT_WAYS} entries. A set's line (64 bytes) holds its sequence word and one
