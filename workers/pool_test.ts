@@ -335,3 +335,32 @@ Deno.test("workers share one endpoint memory; a replacement worker attaches to t
     assert.equal(totals.crashes, 1);
   }
 });
+
+Deno.test("--max-endpoints sizes the one shared table: not divided among the workers", async () => {
+  const servers = Array.from(
+    { length: 8 },
+    (_, i) => ({ ip: `198.51.100.${100 + i}`, port: 6881 }),
+  );
+  const flow = (i: number, port: number, payload: Uint8Array, time: number) => ({
+    bytes: frame({ l4: 6, src: { ip: "10.0.0.3", port }, dst: servers[i], payload }),
+    time,
+  });
+  const seen: Seen[] = [];
+  // Room for exactly 8 endpoints in all: divided among 4 workers, each would hold 2.
+  const pool = await startPool(seen, { workers: 4, engine: { maxFlows: 4096, maxEndpoints: 8 } });
+  try {
+    await feed(pool, servers.map((_, i) => flow(i, 40000 + i, handshake, 1_700_000_000 + i)));
+    pool.flush();
+    await until(() => seen.length === 8);
+    assert.deepEqual(seen.map((s) => s.event.reason), new Array(8).fill("bt_handshake"));
+    await feed(
+      pool,
+      servers.map((_, i) => flow(i, 41000 + i, randomBytes(300, i), 1_700_000_100 + i)),
+    );
+    pool.flush();
+    await until(() => seen.length === 16);
+    assert.deepEqual(seen.slice(8).map((s) => s.event.reason), new Array(8).fill("known_peer"));
+  } finally {
+    await pool.close();
+  }
+});
