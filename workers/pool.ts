@@ -34,7 +34,7 @@
  * @module
  */
 
-import { type EngineConfig, engineConfig } from "../dpi/config.ts";
+import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from "../dpi/config.ts";
 import { Detection } from "../dpi/detection.ts";
 import { EndpointMemory } from "../dpi/endpoint_memory.ts";
 import { Decoded } from "../dpi/decode.ts";
@@ -263,7 +263,8 @@ export class WorkerPool implements PacketSink {
     }
     this.#freeCount = this.capacity;
     this.#filling = new Array(this.size).fill(null);
-    const endpointBytes = EndpointMemory.bytes(engineConfig(options.engine).maxEndpoints);
+    const { maxEndpoints } = { ...DEFAULT_ENGINE_CONFIG, ...options.engine };
+    const endpointBytes = EndpointMemory.bytes(maxEndpoints);
     this.#endpoints = Array.from(
       { length: options.interfaces },
       () => new SharedArrayBuffer(endpointBytes),
@@ -462,7 +463,7 @@ export class WorkerPool implements PacketSink {
     };
     worker.onmessageerror = () => this.#onCrash(slot, generation, "unreadable message");
     const o = this.#options;
-    const engine = engineConfig(o.engine);
+    const engine = { ...DEFAULT_ENGINE_CONFIG, ...o.engine };
     const init: ToWorker = {
       type: "init",
       slot,
