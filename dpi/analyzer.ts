@@ -121,14 +121,26 @@ export class Analyzer {
   /**
    * @param config engine settings (defaults for what is left out)
    * @param detectors the detectors to run, in order; defaults to every detector of the engine
+   * @param endpoints a table of `EndpointMemory.bytes(maxEndpoints)` bytes for the endpoint
+   *   memory to attach to, such as a `SharedArrayBuffer` the analyzers of other workers share;
+   *   a private table when left out
    */
-  constructor(config: Partial<EngineConfig> = {}, detectors?: Detector[]) {
+  constructor(
+    config: Partial<EngineConfig> = {},
+    detectors?: Detector[],
+    endpoints?: ArrayBufferLike,
+  ) {
     this.config = engineConfig(config);
     const c = this.config;
     this.#sensitivePorts = new Uint8Array(65536);
     for (const port of c.notBitTorrentPorts) this.#sensitivePorts[port] = 1;
     this.flows = new FlowTable(c.maxFlows, c.flowIdleTimeout, c.firstFlowId, c.flowIdStride);
-    this.memory = new EndpointMemory(c.maxEndpoints, c.endpointTtl, this.#sensitivePorts);
+    this.memory = new EndpointMemory(
+      c.maxEndpoints,
+      c.endpointTtl,
+      this.#sensitivePorts,
+      endpoints,
+    );
     const list = detectors ?? createDetectors(c);
     this.#tcp = list.filter((d) => d.transport !== IPPROTO_UDP);
     this.#udp = list.filter((d) => d.transport !== IPPROTO_TCP);

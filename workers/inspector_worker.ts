@@ -3,7 +3,8 @@
  * {@linkcode Analyzer} per interface, fed from slabs of packets. For each slab it analyses
  * every packet, then transfers the slab back with the verdicts it produced (packets never
  * travel back). Flow affinity in the pool sends every packet of a flow to the same worker, so
- * each flow's state lives in exactly one analyzer.
+ * each flow's state lives in exactly one analyzer; the endpoint memory of each interface is one
+ * table shared by the analyzers of all workers.
  *
  * @module
  */
@@ -95,7 +96,7 @@ function analyzerFor(iface: number): Analyzer {
   if (!(iface >= 0 && iface < s.interfaces)) {
     throw new RangeError(`packet of interface ${iface}; the pool has ${s.interfaces}`);
   }
-  const a = new Analyzer(s.engine);
+  const a = new Analyzer(s.engine, undefined, s.endpoints[iface]);
   analyzers[iface] = a;
   return a;
 }

@@ -18,6 +18,10 @@
  *   ({@linkcode FlowHasher}). Either way each flow's state lives in one analyzer and its verdicts
  *   equal the inline path's. Frames that are not TCP/UDP belong to no flow (they are only
  *   counted) and go to the worker of the previous packet.
+ * - **One endpoint memory.** The pool creates one `SharedArrayBuffer` endpoint table per
+ *   interface, sized by `maxEndpoints` as the inline path's, and every worker (a replacement
+ *   after a crash too) attaches its analyzer of that interface to it: a peer learned in one
+ *   worker is known to all (see `dpi/endpoint_memory.ts`).
  * - **Verdicts.** Workers send verdict records, never packets, beside each returned slab; the
  *   pool rebuilds each {@linkcode Detection} on the main thread and calls the same handler as
  *   the inline path, so bans, logs and statistics stay on the main thread.
@@ -37,6 +41,7 @@
 
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from "../dpi/config.ts";
 import { Detection } from "../dpi/detection.ts";
+import { EndpointMemory } from "../dpi/endpoint_memory.ts";
 import { Decoded } from "../dpi/decode.ts";
 import { FlowHasher } from "../dpi/flow_hash.ts";
 import type { PacketSink } from "../live/capture.ts";
@@ -67,9 +72,10 @@ export interface WorkerPoolOptions {
   /** Number of interfaces (each worker runs one analyzer per interface). */
   interfaces: number;
   /**
-   * Engine settings. Each worker's analyzers get `maxFlows` and `maxEndpoints` divided by
-   * the number of workers (rounded up), so the pool holds as much state as the inline path,
-   * and flow ids `slot + 1 + k × workers` (unique across workers).
+   * Engine settings. Each worker's analyzers get `maxFlows` divided by the number of workers
+   * (rounded up), so the pool holds as many flows as the inline path, and flow ids
+   * `slot + 1 + k × workers` (unique across workers); `maxEndpoints` sizes the one endpoint
+   * table per interface that all workers share.
    */
   engine: Partial<EngineConfig>;
   /** Told of every detection and evidence event, on the main thread. */
@@ -223,6 +229,8 @@ export class WorkerPool implements PacketSink {
   /** The slab being filled for each worker, or `null`. */
   readonly #filling: (Slab | null)[];
   readonly #slots: WorkerSlot[] = [];
+  /** The endpoint table of each interface, shared by all workers. */
+  readonly #endpoints: SharedArrayBuffer[];
   readonly #hasher = new FlowHasher();
   readonly #copier = new PacketCopier();
   readonly #detection = new Detection();
@@ -275,6 +283,12 @@ export class WorkerPool implements PacketSink {
     }
     this.#freeCount = this.capacity;
     this.#filling = new Array(this.size).fill(null);
+    const { maxEndpoints } = { ...DEFAULT_ENGINE_CONFIG, ...options.engine };
+    const endpointBytes = EndpointMemory.bytes(maxEndpoints);
+    this.#endpoints = Array.from(
+      { length: options.interfaces },
+      () => new SharedArrayBuffer(endpointBytes),
+    );
   }
 
   /**
@@ -540,10 +554,10 @@ export class WorkerPool implements PacketSink {
       engine: {
         ...o.engine,
         maxFlows: Math.ceil(engine.maxFlows / this.size),
-        maxEndpoints: Math.ceil(engine.maxEndpoints / this.size),
         firstFlowId: (generation % 8192) * ID_LANE + slot + 1,
         flowIdStride: this.size,
       },
+      endpoints: this.#endpoints,
       analyze: o.analyze ?? true,
       delayPerSlabMs: o.delayPerSlabMs ?? 0,
     };

@@ -375,3 +375,75 @@ Deno.test("pool: roomFreed resolves when a slab comes back, or after its timeout
   assert.equal(totals.packets, batch.length);
   assert.equal(totals.dropped, 0);
 });
+
+Deno.test("workers share one endpoint memory; a replacement worker attaches to the same", async () => {
+  const hasher = new FlowHasher();
+  const server = { ip: "198.51.100.77", port: 6881 };
+  /** A TCP flow from client port `port` to the server, opening with `payload`, and its worker. */
+  const flow = (port: number, payload: Uint8Array, time: number) => {
+    const bytes = frame({ l4: 6, src: { ip: "10.0.0.2", port }, dst: server, payload });
+    return {
+      packet: { bytes, time },
+      slot: hasher.hash(0, LinkType.ETHERNET, bytes, 0, bytes.length) % 2,
+    };
+  };
+  const teacher = flow(40000, handshake, 1_700_000_000);
+  const others = Array.from(
+    { length: 64 },
+    (_, i) => flow(40001 + i, randomBytes(300, i), 1_700_000_010 + i),
+  );
+  const elsewhere = others.find((f) => f.slot !== teacher.slot)!;
+  const replaced = others.find((f) => f.slot === teacher.slot)!;
+  const seen: Seen[] = [];
+  const crashes: WorkerCrash[] = [];
+  const pool = await startPool(seen, { workers: 2, onCrash: (c) => crashes.push(c) });
+  const decided = (n: number) => until(() => seen.length === n).then(() => seen[n - 1].event);
+  try {
+    await feed(pool, [teacher.packet]);
+    pool.flush();
+    assert.equal((await decided(1)).reason, "bt_handshake");
+    // Random bytes to the same server: only the memory can tell, and the other worker knows.
+    await feed(pool, [elsewhere.packet]);
+    pool.flush();
+    const e = await decided(2);
+    assert.equal(e.reason, "known_peer");
+    assert.equal(e.src_port, 40001 + others.indexOf(elsewhere));
+    pool.crashWorker(teacher.slot);
+    await until(() => crashes.length === 1);
+    await feed(pool, [replaced.packet]);
+    pool.flush();
+    assert.equal((await decided(3)).reason, "known_peer", "the replacement remembers too");
+  } finally {
+    const totals = await pool.close();
+    assert.equal(totals.crashes, 1);
+  }
+});
+
+Deno.test("--max-endpoints sizes the one shared table: not divided among the workers", async () => {
+  const servers = Array.from(
+    { length: 8 },
+    (_, i) => ({ ip: `198.51.100.${100 + i}`, port: 6881 }),
+  );
+  const flow = (i: number, port: number, payload: Uint8Array, time: number) => ({
+    bytes: frame({ l4: 6, src: { ip: "10.0.0.3", port }, dst: servers[i], payload }),
+    time,
+  });
+  const seen: Seen[] = [];
+  // Room for exactly 8 endpoints in all: divided among 4 workers, each would hold 2.
+  const pool = await startPool(seen, { workers: 4, engine: { maxFlows: 4096, maxEndpoints: 8 } });
+  try {
+    await feed(pool, servers.map((_, i) => flow(i, 40000 + i, handshake, 1_700_000_000 + i)));
+    pool.flush();
+    await until(() => seen.length === 8);
+    assert.deepEqual(seen.map((s) => s.event.reason), new Array(8).fill("bt_handshake"));
+    await feed(
+      pool,
+      servers.map((_, i) => flow(i, 41000 + i, randomBytes(300, i), 1_700_000_100 + i)),
+    );
+    pool.flush();
+    await until(() => seen.length === 16);
+    assert.deepEqual(seen.slice(8).map((s) => s.event.reason), new Array(8).fill("known_peer"));
+  } finally {
+    await pool.close();
+  }
+});

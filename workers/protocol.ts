@@ -21,8 +21,13 @@ export interface InitMessage {
   slot: number;
   /** Interfaces (one analyzer each, created when its first packet arrives). */
   interfaces: number;
-  /** Engine settings of each analyzer (already divided among workers, with its flow ids). */
+  /** Engine settings of each analyzer (flows already divided among workers, with its flow ids). */
   engine: Partial<EngineConfig>;
+  /**
+   * Per interface, the endpoint table (`EndpointMemory.bytes(maxEndpoints)` bytes) that the
+   * analyzers of every worker attach to.
+   */
+  endpoints: SharedArrayBuffer[];
   /** Run the analyzers; `false` only counts packets (a benchmark hook for the channel). */
   analyze: boolean;
   /**
