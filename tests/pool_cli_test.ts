@@ -15,6 +15,8 @@ const root = new URL("../", import.meta.url).pathname;
 interface Run {
   events: FlowEvent[];
   evidence: string[];
+  /** Heuristic detections confirmed later in their flow (flow, packet and confidence). */
+  confirmations: string[];
   stats: Record<string, unknown>;
 }
 
@@ -23,11 +25,16 @@ function parse(stdout: string): Run {
   const stats = lines.pop();
   assert.equal(stats.event_type, "stats");
   for (const volatile of ["seconds", "packets_per_second"]) delete stats[volatile];
-  for (const e of lines) assert.equal(e.event_type, "detection");
+  const detections = lines.filter((e) => e.event_type === "detection");
+  const confirmations = lines.filter((e) => e.event_type === "confirmation");
+  assert.equal(detections.length + confirmations.length, lines.length, "only detections");
   return {
-    events: lines.map(flowEvent),
+    events: detections.map(flowEvent),
+    confirmations: confirmations.map((e) =>
+      `${e.src_ip}:${e.src_port} > ${e.dest_ip}:${e.dest_port} ${e.flow_packet} ${e.confidence}`
+    ).sort(),
     // Flow ids differ by design (each worker numbers its own flows); the rest must match.
-    evidence: lines.map((e) =>
+    evidence: detections.map((e) =>
       `${e.timestamp} ${e.src_ip}:${e.src_port} > ${e.dest_ip}:${e.dest_port} ${e.reason} ` +
       JSON.stringify(e.evidence)
     ).sort(),
@@ -71,6 +78,11 @@ for (const path of fixtures) {
       assert.deepEqual(d.differences, [], `${workers} worker(s): events`);
       if (d.orderDependent.length === 0) {
         assert.deepEqual(p.evidence, inline.evidence, `${workers} worker(s): evidence`);
+        assert.deepEqual(
+          p.confirmations,
+          inline.confirmations,
+          `${workers} worker(s): confirmations`,
+        );
         assert.deepEqual(p.stats, inline.stats, `${workers} worker(s): counters`);
       } else {
         console.log(`${workers} workers, order-dependent differences:`);
