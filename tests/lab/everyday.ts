@@ -32,7 +32,8 @@ export interface EverydayResult {
 /** Packet cap of the everyday captures (iperf3 would otherwise fill megabytes). */
 export const EVERYDAY_CAPTURE_PACKETS = 400;
 
-const WEB_FILE_SIZE = 2 << 20;
+/** Size of the web server's random file. */
+export const WEB_FILE_SIZE = 2 << 20;
 
 /** The everyday servers, started once per lab. */
 export class Services {

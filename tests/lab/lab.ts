@@ -227,11 +227,12 @@ export class Lab {
   }
 
   /**
-   * Captures the router's LAN interface into `path` (pcap, snaplen 256, at most `packets`
-   * packets, optionally only what `filter` selects); resolves once tcpdump listens. Stop it
+   * Captures the router's LAN interface into `path` (pcap, snaplen `snaplen`, 256 by default,
+   * 0 for whole packets; at most `packets` packets, optionally only what `filter` selects);
+   * resolves once tcpdump listens. Stop it
    * with SIGINT: packets are handed over and written one by one, so none is lost at the end.
    */
-  async capture(path: string, packets: number, filter?: string): Promise<Proc> {
+  async capture(path: string, packets: number, filter?: string, snaplen = 256): Promise<Proc> {
     const dump = this.spawn("tcpdump", this.net.ns.router, [
       "tcpdump",
       "-i",
@@ -240,7 +241,7 @@ export class Lab {
       "--immediate-mode",
       "--packet-buffered",
       "-s",
-      "256",
+      String(snaplen),
       "-c",
       String(packets),
       "-w",

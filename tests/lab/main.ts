@@ -32,6 +32,15 @@ import {
   withLab,
 } from "./scenarios.ts";
 import { EVERYDAY_CAPTURE_PACKETS } from "./everyday.ts";
+import {
+  type Lookalike,
+  LOOKALIKE_CAPTURE_PACKETS,
+  LOOKALIKE_TRIM,
+  type LookalikeResult,
+  LOOKALIKES,
+  lookalikesNamed,
+  runLookalikes,
+} from "./lookalike.ts";
 import { ADDR, LOCAL_NETS, removeStaleLabs } from "./topology.ts";
 
 /** The demo's scenario. */
@@ -41,6 +50,10 @@ export const DEMO_SCENARIO = "aria2_plain";
 export interface LabRunOptions {
   /** Scenarios to run. */
   scenarios: readonly Scenario[];
+  /** Look-alikes to run after them (none by default). */
+  lookalikes?: readonly Lookalike[];
+  /** Run the look-alikes with btblocker `--monitor-only` (to record them whole). */
+  lookalikesMonitorOnly?: boolean;
   /** Payload size, MiB. */
   payloadMb: number;
   /** btblocker with `--worker-pool`. */
@@ -55,8 +68,16 @@ export interface LabRunOptions {
   onBtblockerLine?: (line: string) => void;
 }
 
+/** What a lab run found. */
+export interface LabResults {
+  /** The BitTorrent scenarios. */
+  scenarios: ScenarioResult[];
+  /** The look-alikes. */
+  lookalikes: LookalikeResult[];
+}
+
 /** Builds a lab, runs the scenarios in it, and removes it (also on failure or Ctrl-C). */
-export function runLab(o: LabRunOptions): Promise<ScenarioResult[]> {
+export function runLab(o: LabRunOptions): Promise<LabResults> {
   const runs = plan(o.scenarios, o.workerPool, o.repeat);
   return withLab(
     { runs, payloadSize: o.payloadMb << 20, say: o.say },
@@ -72,7 +93,14 @@ export function runLab(o: LabRunOptions): Promise<ScenarioResult[]> {
           }),
         );
       }
-      return results;
+      const lookalikes = o.lookalikes?.length
+        ? await runLookalikes(lab, o.lookalikes, {
+          captureDir: o.captureDir,
+          workerPool: o.workerPool,
+          monitorOnly: o.lookalikesMonitorOnly,
+        })
+        : [];
+      return { scenarios: results, lookalikes };
     },
   );
 }
@@ -122,6 +150,24 @@ export function report(results: ScenarioResult[]): string {
       lines.push("     the leecher's last lines:");
       for (const l of r.leecherOutput.split("\n")) lines.push(`       | ${l}`);
     }
+    lines.push(`     ${r.seconds.toFixed(0)} s`);
+  }
+  return lines.join("\n");
+}
+
+/** A plain-text report of the look-alikes' results. */
+export function reportLookalikes(results: LookalikeResult[]): string {
+  const lines: string[] = [];
+  for (const r of results) {
+    const l = r.lookalike;
+    lines.push(`${r.problems.length === 0 ? "PASS" : "FAIL"} lookalike_${l.name}: ${l.title}`);
+    lines.push(`     software: ${l.software}`);
+    lines.push(`     ${r.ok ? "flowed" : "did NOT flow"}: ${r.flowed}`);
+    lines.push(
+      `     live detections: ${r.records.length}; bans: ${r.bans.length}; offline detections ` +
+        `in its capture (${r.packets} packets): ${JSON.stringify(r.offlineDetections)}`,
+    );
+    for (const p of r.problems) lines.push(`     problem: ${p}`);
     lines.push(`     ${r.seconds.toFixed(0)} s`);
   }
   return lines.join("\n");
@@ -178,7 +224,7 @@ async function demo(name: string, workerPool: boolean, payloadMb: number): Promi
   out();
   const dir = await Deno.makeTempDir({ prefix: "btblocker-demo-" });
   try {
-    const [r] = await runLab({
+    const { scenarios: [r] } = await runLab({
       scenarios: [s],
       payloadMb,
       workerPool,
@@ -239,8 +285,11 @@ async function demo(name: string, workerPool: boolean, payloadMb: number): Promi
   }
 }
 
-/** Writes the captures of `results` into the fixture directory with their manifest entries. */
-async function record(results: ScenarioResult[]): Promise<void> {
+/**
+ * Writes the captures of `results` (and of the look-alikes that flowed) into the fixture
+ * directory with their manifest entries.
+ */
+async function record(results: ScenarioResult[], lookalikes: LookalikeResult[]): Promise<void> {
   const fixtures = new URL("../fixtures/", import.meta.url).pathname;
   const manifestPath = `${fixtures}manifest.json`;
   const manifest = JSON.parse(await Deno.readTextFile(manifestPath)) as Record<string, unknown>;
@@ -279,6 +328,21 @@ async function record(results: ScenarioResult[]): Promise<void> {
       detections: {},
     };
   }
+  for (const r of lookalikes) {
+    if (!r.ok) continue;
+    const name = `lookalike_${r.lookalike.name}.pcap`;
+    await Deno.copyFile(r.capture, `${fixtures}${name}`);
+    manifest[name] = {
+      holds: `Look-alike traffic through the lab router: ${r.lookalike.title} ` +
+        `(${r.lookalike.software}; ${r.flowed}): ${r.packets} packets between the downloader ` +
+        `and ${ADDR.seeder}.`,
+      made: `tests/lab/main.ts record: tcpdump -i lan0 -s 0 -c ${LOOKALIKE_CAPTURE_PACKETS} ` +
+        `'host ${ADDR.seeder}' in the router namespace, btblocker running --monitor-only, then trimmed: ` +
+        `the first ${LOOKALIKE_TRIM.wholePerFlow} packets of each flow whole, later ones cut to ` +
+        `${LOOKALIKE_TRIM.snap} bytes, at most ${LOOKALIKE_TRIM.maxPackets} packets.`,
+      detections: {},
+    };
+  }
   const sorted = Object.fromEntries(Object.entries(manifest).sort(([a], [b]) => a < b ? -1 : 1));
   await Deno.writeTextFile(manifestPath, JSON.stringify(sorted, null, 2) + "\n");
 }
@@ -299,6 +363,7 @@ async function main(args: string[]): Promise<number> {
   const payloadMb = Number(values["payload-mb"]);
   if (command === "list") {
     for (const s of SCENARIOS) console.log(`${s.name.padEnd(24)} ${s.title}`);
+    for (const l of LOOKALIKES) console.log(`${`lookalike_${l.name}`.padEnd(24)} ${l.title}`);
     return 0;
   }
   if (Deno.uid() !== 0) {
@@ -317,14 +382,18 @@ async function main(args: string[]): Promise<number> {
     console.error(`unknown command ${command} (demo, run, record, list, cleanup)`);
     return 2;
   }
-  const scenarios = names.length > 0 ? scenariosNamed(names) : SCENARIOS;
+  const btNames = names.filter((n) => !n.startsWith("lookalike"));
+  const scenarios = names.length === 0 ? SCENARIOS : scenariosNamed(btNames);
+  const lookalikes = names.length === 0 ? LOOKALIKES : lookalikesNamed(names);
   const keep = values.captures;
   if (keep !== undefined) await Deno.mkdir(keep, { recursive: true });
   const captureDir = keep ?? await Deno.makeTempDir({ prefix: "btblocker-lab-captures-" });
   const started = performance.now();
   try {
-    const results = await runLab({
+    const { scenarios: results, lookalikes: lookalikeResults } = await runLab({
       scenarios,
+      lookalikes,
+      lookalikesMonitorOnly: command === "record",
       payloadMb,
       workerPool: values["worker-pool"],
       repeat: Number(values.repeat),
@@ -332,19 +401,24 @@ async function main(args: string[]): Promise<number> {
       say: (line) => console.log(`» ${line}`),
     });
     console.log(report(results));
+    console.log(reportLookalikes(lookalikeResults));
     console.log(`lab: ${((performance.now() - started) / 1000).toFixed(0)} s`);
     const passed = results.every((r) => r.problems.length === 0);
     if (command === "record") {
+      // Look-alikes ran with btblocker --monitor-only and are recorded when their traffic
+      // flowed, detected or not: their fixtures expect no detection all the same.
       if (!passed) {
         console.error(
           "not recording: a scenario failed (the fixtures come from passing runs only)",
         );
         return 1;
       }
-      await record(results);
-      console.log("recorded tests/fixtures/lab_*.pcap and their manifest entries");
+      await record(results, lookalikeResults);
+      console.log(
+        "recorded tests/fixtures/lab_*.pcap, lookalike_*.pcap and their manifest entries",
+      );
     }
-    return passed ? 0 : 1;
+    return passed && lookalikeResults.every((r) => r.problems.length === 0) ? 0 : 1;
   } finally {
     if (keep === undefined) await Deno.remove(captureDir, { recursive: true }).catch(() => {});
   }
