@@ -14,6 +14,10 @@
  * @module
  */
 
+// The lab's npm programs pin their packages here, exactly, rather than in deno.json: they are
+// test tools run in the lab's namespaces, not dependencies of btblocker.
+// deno-lint-ignore-file no-import-prefix
+
 import { DPT, ETH, EthMessageCodes, type Peer, RLPx } from "npm:@ethereumjs/devp2p@10.0.0";
 import { Common, Mainnet } from "npm:@ethereumjs/common@10.1.3";
 import { bytesToHex, hexToBytes } from "npm:@ethereumjs/util@10.1.3";

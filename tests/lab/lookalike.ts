@@ -34,6 +34,8 @@ export interface Lookalike {
    * flowed; throws when the traffic did not flow.
    */
   run(s: Session): Promise<string>;
+  /** Fetches what it needs from a registry, on the host, before the lab runs it. */
+  prepare?(): Promise<void>;
 }
 
 /** The result of one look-alike run. */
@@ -459,8 +461,9 @@ async function nebula(s: Session): Promise<string> {
         },
       }),
     );
-    s.spawn(side, "nebula", ["nebula", "-config", config]);
-    if (lighthouse) await s.listening("server", "udp", "0.0.0.0", 4242);
+    const p = s.spawn(side, "nebula", ["nebula", "-config", config]);
+    // It listens on [::ffff:0.0.0.0]:4242, which ss shows in no form waitListening knows.
+    await p.waitForLine(/Nebula interface is active/, 30000);
   }
   return await s.pingThrough(ip.server);
 }
@@ -504,6 +507,63 @@ async function devp2p(s: Session): Promise<string> {
     details.push(`port ${port}: ${out.trim()}`);
   }
   return details.join("; ");
+}
+
+/**
+ * Runs a command that fetches from a registry, on the host, with the caller's whole environment
+ * (its proxy and CA settings: lab commands get a minimal one); throws with its stderr on failure.
+ */
+async function fetchOnHost(args: string[]): Promise<void> {
+  const r = await new Deno.Command(args[0], { args: args.slice(1), stdin: "null" }).output();
+  if (!r.success) {
+    throw new Error(`${args.join(" ")} failed (${r.code}): ${new TextDecoder().decode(r.stderr)}`);
+  }
+}
+
+/** The npm packages of the Hyperswarm look-alike, exact versions. */
+export const HYPERSWARM_PACKAGES: readonly string[] = ["hyperswarm@4.17.2", "hyperdht@6.34.0"];
+
+/** Where npm installs them (kept between labs), next to a copy of hyperswarm_peer.mjs. */
+function hyperswarmDir(): string {
+  return `${Deno.env.get("HOME") ?? "/root"}/.cache/btblocker-lab/hyperswarm`;
+}
+
+/** Installs the Hyperswarm packages unless the same versions are there already. */
+async function installHyperswarm(): Promise<void> {
+  const dir = hyperswarmDir();
+  const stamp = `${dir}/installed`;
+  const want = HYPERSWARM_PACKAGES.join(" ");
+  if ((await Deno.readTextFile(stamp).catch(() => "")) !== want) {
+    await Deno.mkdir(dir, { recursive: true });
+    await fetchOnHost([
+      "npm",
+      "install",
+      "--no-audit",
+      "--no-fund",
+      "--prefix",
+      dir,
+      ...HYPERSWARM_PACKAGES,
+    ]);
+    await Deno.writeTextFile(stamp, want);
+  }
+  await Deno.copyFile(`${LAB_DIR}hyperswarm_peer.mjs`, `${dir}/hyperswarm_peer.mjs`);
+}
+
+/**
+ * Hyperswarm (Node): a five-node HyperDHT on the WAN side, a peer announcing a random topic
+ * there, and a LAN peer finding it and exchanging 256 KiB each way over UDX and a Noise secret
+ * stream.
+ */
+async function hyperswarm(s: Session): Promise<string> {
+  const peer = (...args: string[]) => ["node", `${hyperswarmDir()}/hyperswarm_peer.mjs`, ...args];
+  const topic = [...crypto.getRandomValues(new Uint8Array(32))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  const bootstrap = [ADDR.seeder, "49737"];
+  await s.spawn("server", "hyperdht", peer("dht", ...bootstrap)).waitForLine(/^ready$/, 30000);
+  await s.spawn("server", "hyperswarm", peer("serve", ...bootstrap, topic))
+    .waitForLine(/^announced$/, 30000);
+  const out = await s.run("client", peer("connect", ...bootstrap, topic));
+  return `${out.trim()} (256 KiB each way) over a Noise secret stream`;
 }
 
 /** Every look-alike, in the order the lab runs them. */
@@ -556,6 +616,15 @@ export const LOOKALIKES: readonly Lookalike[] = [
     title: "Ethereum devp2p: discovery v4 and RLPx, ports 30303 and a random high port",
     software: "npm @ethereumjs/devp2p 10.0.0",
     run: devp2p,
+    // The lab's hosts have no way out: fetch the npm packages now.
+    prepare: () => fetchOnHost([Deno.execPath(), "cache", `${LAB_DIR}devp2p_peer.ts`]),
+  },
+  {
+    name: "hyperswarm",
+    title: "Hyperswarm peers over a private HyperDHT (UDX, Noise secret stream)",
+    software: `npm ${HYPERSWARM_PACKAGES.join(", ")} on Node`,
+    run: hyperswarm,
+    prepare: installHyperswarm,
   },
 ];
 
@@ -607,9 +676,13 @@ export class LookalikeRunner {
     this.#btblocker = btblocker;
   }
 
-  /** Fetches the npm packages (the lab's hosts have no way out) and starts btblocker. */
-  static async start(lab: Lab, o: LookalikeRunOptions): Promise<LookalikeRunner> {
-    await mustRun([Deno.execPath(), "cache", `${LAB_DIR}devp2p_peer.ts`]);
+  /** Prepares `lookalikes` (what they fetch from registries) and starts btblocker. */
+  static async start(
+    lab: Lab,
+    lookalikes: readonly Lookalike[],
+    o: LookalikeRunOptions,
+  ): Promise<LookalikeRunner> {
+    for (const l of lookalikes) await l.prepare?.();
     return new LookalikeRunner(lab, o, await startBtblocker(lab, o, 0));
   }
 
@@ -647,7 +720,7 @@ export async function runLookalikes(
   lookalikes: readonly Lookalike[],
   o: LookalikeRunOptions,
 ): Promise<LookalikeResult[]> {
-  const runner = await LookalikeRunner.start(lab, o);
+  const runner = await LookalikeRunner.start(lab, lookalikes, o);
   const results: LookalikeResult[] = [];
   try {
     for (const l of lookalikes) results.push(await runner.run(l));
