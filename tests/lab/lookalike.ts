@@ -107,6 +107,14 @@ export class Session {
     return this.lab.waitListening(this.ns(side), proto, address, port);
   }
 
+  /** The last `lines` output lines of every program started, for a failure's report. */
+  tails(lines = 4): string {
+    return this.procs.map((p) =>
+      `\n       ${p.name}:\n` +
+      p.output.trimEnd().split("\n").slice(-lines).map((l) => `         | ${l}`).join("\n")
+    ).join("");
+  }
+
   /** Writes a file into the scratch directory and returns its path. */
   async write(name: string, text: string): Promise<string> {
     const path = `${this.dir}/${name}`;
@@ -757,7 +765,7 @@ async function runOne(
   try {
     flowed = await l.run(session);
   } catch (e) {
-    [ok, flowed] = [false, (e as Error).message];
+    [ok, flowed] = [false, (e as Error).message + session.tails()];
   }
   await dump.stop("SIGINT", 5000);
   await lab.stop(session.procs);
