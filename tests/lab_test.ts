@@ -3,10 +3,13 @@
  * running btblocker live with XDP. For every scenario the download completes without btblocker
  * and does not complete with it, the seeder is banned with the expected detection reasons, XDP
  * drops packets, and everyday traffic (HTTP, HTTPS, DNS, SSH, iperf3) through the same router at
- * the same time keeps working, undetected. See tests/lab/README.md.
+ * the same time keeps working, undetected. Then the look-alikes — Shadowsocks, Tor, obfs4,
+ * OpenVPN, WireGuard, Nebula, Yggdrasil, Ethereum devp2p, Hyperswarm — carry data through the
+ * same router undetected and unbanned. See tests/lab/README.md.
  *
  * Needs root (skips, saying so, otherwise) and the Debian packages of `make test`.
- * `BTBLOCKER_LAB_SCENARIOS=a,b` runs only those scenarios; `BTBLOCKER_LAB_WORKER_POOL=1` runs
+ * `BTBLOCKER_LAB_SCENARIOS=a,b` runs only those scenarios (`lookalike` for every look-alike,
+ * `lookalike_<name>` for one); `BTBLOCKER_LAB_WORKER_POOL=1` runs
  * every scenario with btblocker's worker pool (by default one scenario is also run with the
  * pool when btblocker has `--worker-pool`).
  */
@@ -14,6 +17,7 @@
 import assert from "node:assert/strict";
 import { runCli } from "./helpers/cli.ts";
 import { runCommand } from "./lab/proc.ts";
+import { LookalikeRunner, LOOKALIKES, lookalikesNamed } from "./lab/lookalike.ts";
 import { plan, runScenario, SCENARIOS, scenariosNamed, withLab } from "./lab/scenarios.ts";
 
 const IS_ROOT = (() => {
@@ -40,6 +44,16 @@ const TOOLS: [string, string][] = [
   ["/usr/bin/tcpdump", "tcpdump"],
   ["/usr/bin/nsenter", "util-linux"],
   ["/usr/sbin/sysctl", "procps"],
+  // The look-alikes (tests/lab/lookalike.ts).
+  ["/usr/bin/ss-server", "shadowsocks-libev"],
+  ["/usr/sbin/tor", "tor"],
+  ["/usr/bin/obfs4proxy", "obfs4proxy"],
+  ["/usr/sbin/openvpn", "openvpn"],
+  ["/usr/bin/wireguard-go", "wireguard-go"],
+  ["/usr/bin/wg", "wireguard-tools"],
+  ["/usr/bin/nebula", "nebula"],
+  ["/usr/sbin/yggdrasil", "yggdrasil"],
+  ["/usr/bin/npm", "nodejs npm"],
 ];
 
 async function missingPackages(): Promise<string[]> {
@@ -78,8 +92,11 @@ Deno.test({
       [],
       `install the lab's packages first (make debs-test): ${missing.join(" ")}`,
     );
-    const only = Deno.env.get("BTBLOCKER_LAB_SCENARIOS");
-    const scenarios = only ? scenariosNamed(only.split(",")) : SCENARIOS;
+    const only = Deno.env.get("BTBLOCKER_LAB_SCENARIOS")?.split(",");
+    const scenarios = only
+      ? scenariosNamed(only.filter((n) => !n.startsWith("lookalike")))
+      : SCENARIOS;
+    const lookalikes = only ? lookalikesNamed(only) : LOOKALIKES;
     const allWithPool = Deno.env.get("BTBLOCKER_LAB_WORKER_POOL") === "1";
     const runs = plan(scenarios, allWithPool);
     if (!allWithPool && await hasWorkerPool()) {
@@ -105,6 +122,23 @@ Deno.test({
             },
           );
         }
+        if (lookalikes.length === 0) return;
+        const runner = await LookalikeRunner.start(lab, lookalikes, {
+          captureDir,
+          workerPool: allWithPool,
+        });
+        let code: number;
+        try {
+          for (const l of lookalikes) {
+            await t.step(`lookalike_${l.name}: ${l.title}`, async () => {
+              const r = await runner.run(l);
+              assert.deepEqual(r.problems, [], `what flowed: ${r.flowed}`);
+            });
+          }
+        } finally {
+          code = await runner.stop();
+        }
+        assert.equal(code, 0, "btblocker's exit code after the look-alikes");
       });
       // Nothing of the lab is left: no namespace, no pinned map.
       const namespaces = (await runCommand(["ip", "netns", "list"])).stdout;
