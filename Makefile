@@ -19,7 +19,8 @@ endif
 DEB_RUNTIME  := libpcap0.8 libbpf1 nftables
 # The lab (tests/lab/): real BitTorrent clients, a tracker, everyday servers and clients.
 DEB_LAB      := transmission-cli aria2 qbittorrent-nox python3-libtorrent opentracker \
-                dnsmasq-base dropbear-bin openssh-client iperf3 curl openssl bpftool procps
+                dnsmasq-base dropbear-bin openssh-client iperf3 curl openssl bpftool procps \
+                shadowsocks-libev tor obfs4proxy openvpn wireguard-go wireguard-tools nebula yggdrasil
 DEB_TEST     := tcpdump python3 python3-scapy iproute2 iputils-ping util-linux $(DEB_LAB)
 DEB_BENCH    := wireshark-common libndpi-bin
 DEB_BPF      := clang llvm libbpf-dev

@@ -38,6 +38,8 @@ export interface BtblockerOptions {
   detectionLog: string;
   /** Run with the worker pool (`--worker-pool`). */
   workerPool?: boolean;
+  /** Detect and log, never ban (`--monitor-only`: no enforcer, no pinned maps). */
+  monitorOnly?: boolean;
   /** More command-line arguments. */
   args?: string[];
   /** Called with every output line (to show btblocker's log as it happens). */
@@ -67,11 +69,9 @@ export class Btblocker {
       ROUTER_INTERFACES.join(","),
       "--local-net",
       LOCAL_NETS.join(","),
-      "--enforcer",
-      "xdp",
-      "--bpf-pin-dir",
-      o.pinDir,
-      "--flush-bans",
+      ...(o.monitorOnly
+        ? ["--monitor-only"]
+        : ["--enforcer", "xdp", "--bpf-pin-dir", o.pinDir, "--flush-bans"]),
       "--detection-log",
       o.detectionLog,
       "--stats-interval",
@@ -121,8 +121,12 @@ export class Btblocker {
     return (await this.proc.stop("SIGTERM", 10000)).code;
   }
 
-  /** XDP drops so far (packets and bytes, IPv4 and IPv6), from the pinned `stats` map. */
+  /**
+   * XDP drops so far (packets and bytes, IPv4 and IPv6), from the pinned `stats` map (none in
+   * monitor-only mode).
+   */
   async xdpDrops(): Promise<{ packets: number; bytes: number }> {
+    if (this.options.monitorOnly) return { packets: 0, bytes: 0 };
     const dump = await bpftoolDump(`${this.options.pinDir}/stats`) as {
       formatted: { key: number; values: { value: number }[] };
     }[];
@@ -132,8 +136,9 @@ export class Btblocker {
     return { packets: sum(0) + sum(2), bytes: sum(1) + sum(3) };
   }
 
-  /** The bans in the pinned maps. */
+  /** The bans in the pinned maps (none in monitor-only mode). */
   async bans(): Promise<PinnedBan[]> {
+    if (this.options.monitorOnly) return [];
     const out: PinnedBan[] = [];
     for (const map of ["ban_v4", "ban_v6"]) {
       const dump = await bpftoolDump(`${this.options.pinDir}/${map}`) as {

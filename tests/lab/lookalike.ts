@@ -65,7 +65,10 @@ export interface LookalikeResult {
 /** Packets captured of each look-alike (whole), before trimming. */
 export const LOOKALIKE_CAPTURE_PACKETS = 1000;
 
-/** How a look-alike capture becomes a fixture: handshakes whole, the rest headers only. */
+/**
+ * How a look-alike capture becomes a fixture: the first 8 packets of each flow longer than 96
+ * bytes whole, later ones cut to 96 bytes, 400 packets at most.
+ */
 export const LOOKALIKE_TRIM = { wholePerFlow: 8, snap: 96, maxPackets: 400 } as const;
 
 /** Seconds a tunnel may take to come up (a first ping answered). */
@@ -744,7 +747,7 @@ function startBtblocker(lab: Lab, o: LookalikeRunOptions, n: number): Promise<Bt
     pinDir: lab.pinDir(`lookalike${n}`),
     detectionLog: `${lab.dir}/lookalike-detections-${n}.jsonl`,
     workerPool: o.workerPool,
-    args: o.monitorOnly ? ["--monitor-only"] : [],
+    monitorOnly: o.monitorOnly,
   });
 }
 
@@ -786,7 +789,7 @@ async function runOne(
   if (!ok) r.problems.push(`the traffic did not flow: ${flowed}`);
   for (const x of r.records) {
     r.problems.push(
-      `live: ${x.proto} ${x.src_ip}:${x.src_port} -> ${x.dest_ip}:${x.dest_port} detected as ` +
+      `live: ${x.iface} ${x.proto} ${x.src_ip}:${x.src_port} -> ${x.dest_ip}:${x.dest_port} detected as ` +
         `${x.reason} (${x.action})`,
     );
   }

@@ -338,7 +338,8 @@ async function record(results: ScenarioResult[], lookalikes: LookalikeResult[]):
         `and ${ADDR.seeder}.`,
       made: `tests/lab/main.ts record: tcpdump -i lan0 -s 0 -c ${LOOKALIKE_CAPTURE_PACKETS} ` +
         `'host ${ADDR.seeder}' in the router namespace, btblocker running --monitor-only, then trimmed: ` +
-        `the first ${LOOKALIKE_TRIM.wholePerFlow} packets of each flow whole, later ones cut to ` +
+        `the first ${LOOKALIKE_TRIM.wholePerFlow} packets of each flow longer than ` +
+        `${LOOKALIKE_TRIM.snap} bytes whole, later ones cut to ` +
         `${LOOKALIKE_TRIM.snap} bytes, at most ${LOOKALIKE_TRIM.maxPackets} packets.`,
       detections: {},
     };

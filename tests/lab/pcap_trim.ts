@@ -1,7 +1,7 @@
 /**
- * Shrinks a lab capture into a fixture: the first packets of every flow stay whole (the
- * handshakes the detectors judge), later ones keep only their headers, and the file is capped
- * at a number of packets. Reads the classic pcap files tcpdump writes (Ethernet, microseconds).
+ * Shrinks a lab capture into a fixture: the first packets of every flow that carry more than
+ * the snap length stay whole (the handshakes the detectors judge), later ones keep only their
+ * headers and the start of their payload, and the file is capped at a number of packets. Reads the classic pcap files tcpdump writes (Ethernet, microseconds).
  *
  * @module
  */
@@ -10,13 +10,16 @@ import { pcapBytes, type Record } from "../helpers/pcap_writer.ts";
 
 /** Options of {@linkcode trimCapture}. */
 export interface TrimOptions {
-  /** Packets of each flow kept whole. */
+  /** Packets longer than `snap` kept whole in each flow (shorter ones always are). */
   wholePerFlow: number;
   /** Bytes kept of every later packet (headers and a little payload). */
   snap: number;
   /** Packets kept in all. */
   maxPackets: number;
 }
+
+/** The longest frame kept: an Ethernet frame of a 1500-byte MTU. */
+const MAX_FRAME = 1514;
 
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_IPV6 = 0x86dd;
@@ -76,10 +79,17 @@ export async function trimCapture(src: string, dst: string, o: TrimOptions): Pro
   const seen = new Map<string, number>();
   const kept: Record[] = [];
   for (const r of records.slice(0, o.maxPackets)) {
+    if (r.data.length <= o.snap) {
+      kept.push(r);
+      continue;
+    }
     const key = flowKey(r.data);
     const n = (seen.get(key) ?? 0) + 1;
     seen.set(key, n);
-    kept.push(n <= o.wholePerFlow ? r : { ...r, data: r.data.subarray(0, o.snap) });
+    // "Whole" stops at an Ethernet frame: on veth, tcpdump sees TCP segments the kernel has not
+    // split yet (up to 64 KiB).
+    const keep = n <= o.wholePerFlow ? MAX_FRAME : o.snap;
+    kept.push({ ...r, data: r.data.subarray(0, keep) });
   }
   await Deno.writeFile(dst, pcapBytes(linkType, kept));
   return kept.length;
