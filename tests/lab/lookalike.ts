@@ -212,76 +212,79 @@ async function shadowsocks(s: Session): Promise<string> {
   return await s.fetchThrough(3, ["--socks5-hostname", "127.0.0.1:1080"]);
 }
 
-/** Tor's bridge relay on the WAN side: its ORPort, and obfs4 through obfs4proxy when asked. */
-async function torBridge(s: Session, obfs4: boolean): Promise<string> {
-  const data = `${s.dir}/bridge`;
+/** Starts tor on `side` as `role`, with its own data directory and the torrc `lines`. */
+async function startTor(s: Session, side: Side, role: string, lines: string[]): Promise<Proc> {
+  const data = `${s.dir}/${role}`;
   await Deno.mkdir(data, { mode: 0o700 });
   const torrc = await s.write(
-    "bridge.torrc",
-    [
-      `DataDirectory ${data}`,
-      "SocksPort 0",
-      `ORPort ${ADDR.seeder}:9001`,
-      `Address ${ADDR.seeder}`,
-      "BridgeRelay 1",
-      "PublishServerDescriptor 0",
-      "AssumeReachable 1",
-      "ExitRelay 0",
-      "Log notice stdout",
-      ...(obfs4
-        ? [
-          "ServerTransportPlugin obfs4 exec /usr/bin/obfs4proxy",
-          `ServerTransportListenAddr obfs4 ${ADDR.seeder}:9443`,
-          "ExtORPort auto",
-        ]
-        : []),
-    ].join("\n") + "\n",
+    `${role}.torrc`,
+    [`DataDirectory ${data}`, "Log notice stdout", ...lines].join("\n") + "\n",
   );
-  s.spawn("server", "tor bridge", ["tor", "-f", torrc]);
-  await s.listening("server", "tcp", ADDR.seeder, 9001);
-  const fingerprint = await waitFor(
-    "the bridge's fingerprint",
+  return s.spawn(side, `tor ${role}`, ["tor", "-f", torrc]);
+}
+
+/** Waits until the file at `path` exists and `parse` finds what it needs in it. */
+function waitForFile(what: string, path: string, parse: (text: string) => string | undefined) {
+  return waitFor(
+    what,
     async () => {
-      const text = await Deno.readTextFile(`${data}/fingerprint`).catch(() => "");
-      return text.trim().split(" ")[1];
+      const text = await Deno.readTextFile(path).catch(() => "");
+      return parse(text);
     },
     30000,
     200,
+  );
+}
+
+/**
+ * Tor's bridge relay on the WAN side: its ORPort, and obfs4 through obfs4proxy when asked.
+ * Returns the client's `Bridge` line for it.
+ */
+async function torBridge(s: Session, obfs4: boolean): Promise<string> {
+  await startTor(s, "server", "bridge", [
+    "SocksPort 0",
+    `ORPort ${ADDR.seeder}:9001`,
+    `Address ${ADDR.seeder}`,
+    "BridgeRelay 1",
+    "PublishServerDescriptor 0",
+    "AssumeReachable 1",
+    "ExitRelay 0",
+    ...(obfs4
+      ? [
+        "ServerTransportPlugin obfs4 exec /usr/bin/obfs4proxy",
+        `ServerTransportListenAddr obfs4 ${ADDR.seeder}:9443`,
+        "ExtORPort auto",
+      ]
+      : []),
+  ]);
+  await s.listening("server", "tcp", ADDR.seeder, 9001);
+  const data = `${s.dir}/bridge`;
+  const fingerprint = await waitForFile(
+    "the bridge's fingerprint",
+    `${data}/fingerprint`,
+    (text) => text.trim().split(" ")[1],
   );
   if (!obfs4) return `${ADDR.seeder}:9001 ${fingerprint}`;
   await s.listening("server", "tcp", ADDR.seeder, 9443);
-  const line = await waitFor(
+  const cert = await waitForFile(
     "obfs4's bridge line",
-    async () => {
-      const text = await Deno.readTextFile(`${data}/pt_state/obfs4_bridgeline.txt`).catch(() => "");
-      return text.match(/cert=\S+ iat-mode=\d/)?.[0];
-    },
-    30000,
-    200,
+    `${data}/pt_state/obfs4_bridgeline.txt`,
+    (text) => text.match(/cert=\S+ iat-mode=\d/)?.[0],
   );
-  return `obfs4 ${ADDR.seeder}:9443 ${fingerprint} ${line}`;
+  return `obfs4 ${ADDR.seeder}:9443 ${fingerprint} ${cert}`;
 }
 
 /**
  * A Tor client on the LAN using the bridge: the link (TLS, or obfs4 around it) must get past
- * its handshake and carry the client's first directory requests.
+ * its handshake.
  */
 async function torThroughBridge(s: Session, obfs4: boolean): Promise<string> {
-  const bridge = await torBridge(s, obfs4);
-  const data = `${s.dir}/client`;
-  await Deno.mkdir(data, { mode: 0o700 });
-  const torrc = await s.write(
-    "client.torrc",
-    [
-      `DataDirectory ${data}`,
-      "SocksPort 127.0.0.1:9050",
-      "UseBridges 1",
-      `Bridge ${bridge}`,
-      ...(obfs4 ? ["ClientTransportPlugin obfs4 exec /usr/bin/obfs4proxy"] : []),
-      "Log notice stdout",
-    ].join("\n") + "\n",
-  );
-  const client = s.spawn("client", "tor client", ["tor", "-f", torrc]);
+  const client = await startTor(s, "client", "client", [
+    "SocksPort 127.0.0.1:9050",
+    "UseBridges 1",
+    `Bridge ${await torBridge(s, obfs4)}`,
+    ...(obfs4 ? ["ClientTransportPlugin obfs4 exec /usr/bin/obfs4proxy"] : []),
+  ]);
   const line = await client.waitForLine(/Bootstrapped (1[5-9]|[2-9]\d|100)%/, 60000);
   return `the Tor client reached "${
     line.replace(/^.*Bootstrapped/, "Bootstrapped")

@@ -239,20 +239,16 @@ async function removeNamespace(name: string): Promise<void> {
  */
 export async function removeStaleLabs(): Promise<string[]> {
   const removed: string[] = [];
-  const alive = (pid: number) => {
-    try {
-      Deno.statSync(`/proc/${pid}`);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  // Through a command: Deno refuses /proc/<pid> to all but --allow-all (NotCapable), which
+  // made every other lab running on the machine look stale.
+  const alive = async (pid: number) =>
+    (await runCommand(["test", "-d", `/proc/${pid}`])).code === 0;
   const pattern = new RegExp(`^${NAME_PREFIX}(\\d+)x`);
   const list = await runCommand(["ip", "netns", "list"]);
   for (const line of list.stdout.split("\n")) {
     const name = line.split(" ")[0];
     const m = pattern.exec(name);
-    if (m === null || alive(Number(m[1]))) continue;
+    if (m === null || await alive(Number(m[1]))) continue;
     await removeNamespace(name);
     removed.push(name);
   }
@@ -260,7 +256,7 @@ export async function removeStaleLabs(): Promise<string[]> {
   const pins = await runCommand(["ls", "/sys/fs/bpf"]);
   for (const name of pins.stdout.split("\n")) {
     const m = pattern.exec(name);
-    if (m === null || alive(Number(m[1]))) continue;
+    if (m === null || await alive(Number(m[1]))) continue;
     await removePins(`/sys/fs/bpf/${name}`);
     removed.push(`/sys/fs/bpf/${name}`);
   }
