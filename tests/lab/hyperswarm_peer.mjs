@@ -12,7 +12,7 @@
  * topic is announced, then answers every connection; `connect` prints `received N bytes` and
  * exits 0 once the server's 256 KiB arrived (1 after 30 s).
  * HOST:PORT is the bootstrap node; TOPIC is 64 hex digits. The lab installs the packages
- * (`HYPERSWARM_PACKAGES` in lookalike.ts, exact versions) with npm next to a copy of this file.
+ * (`NPM_TOOLS` in lookalike.ts, exact versions) with npm next to a copy of this file.
  *
  * @module
  */

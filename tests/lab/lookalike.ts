@@ -175,18 +175,9 @@ export class Session {
     return `${times} fetches of ${WEB_FILE_SIZE} bytes through the proxy`;
   }
 
-  /** The command line of a Deno program of the lab, with what npm packages need. */
-  deno(script: string, ...args: string[]): string[] {
-    return [
-      Deno.execPath(),
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-sys",
-      `${LAB_DIR}${script}`,
-      ...args,
-    ];
+  /** The command line of one of the lab's Node programs (see {@linkcode installNpmTools}). */
+  node(script: string, ...args: string[]): string[] {
+    return ["node", `${npmToolsDir()}/${script}`, ...args];
   }
 }
 
@@ -501,6 +492,50 @@ async function yggdrasil(s: Session): Promise<string> {
 }
 
 /**
+ * The npm packages of the lab's Node programs (devp2p_peer.mjs, hyperswarm_peer.mjs), exact
+ * versions. They are not vendored with btblocker's own (node_modules/): Hyperswarm's alone weigh
+ * 34 MB, native addons included, and they are test tools, not dependencies.
+ */
+export const NPM_TOOLS: readonly string[] = [
+  "@ethereumjs/devp2p@10.0.0",
+  "@ethereumjs/common@10.1.3",
+  "@ethereumjs/util@10.1.3",
+  "hyperswarm@4.17.2",
+  "hyperdht@6.34.0",
+];
+
+/** Where npm installs them (kept between labs), next to copies of the programs. */
+function npmToolsDir(): string {
+  return `${Deno.env.get("HOME") ?? "/root"}/.cache/btblocker-lab/npm`;
+}
+
+/**
+ * Installs {@linkcode NPM_TOOLS} on the host, unless the same versions are there already (the
+ * lab's hosts have no way out), with the caller's whole environment (its proxy and CA settings:
+ * lab commands get a minimal one), and copies the programs beside them.
+ */
+async function installNpmTools(): Promise<void> {
+  const dir = npmToolsDir();
+  const stamp = `${dir}/installed`;
+  const want = NPM_TOOLS.join(" ");
+  if ((await Deno.readTextFile(stamp).catch(() => "")) !== want) {
+    await Deno.mkdir(dir, { recursive: true });
+    const args = ["install", "--no-audit", "--no-fund", "--prefix", dir, ...NPM_TOOLS];
+    const r = await new Deno.Command("npm", { args, stdin: "null" }).output();
+    if (!r.success) {
+      throw new Error(
+        `npm ${args.join(" ")} failed (${r.code}; the npm registry is needed once): ` +
+          new TextDecoder().decode(r.stderr),
+      );
+    }
+    await Deno.writeTextFile(stamp, want);
+  }
+  for (const script of ["devp2p_peer.mjs", "hyperswarm_peer.mjs"]) {
+    await Deno.copyFile(`${LAB_DIR}${script}`, `${dir}/${script}`);
+  }
+}
+
+/**
  * Ethereum devp2p (ethereumjs): a node on the WAN side, three LAN peers finding it through
  * discovery v4 (UDP) and connecting over RLPx (TCP), on the default port 30303 and on a random
  * high port; each peer and the node exchange 128 KiB of `eth` messages.
@@ -511,56 +546,16 @@ async function devp2p(s: Session): Promise<string> {
     const server = s.spawn(
       "server",
       `devp2p ${port}`,
-      s.deno("devp2p_peer.ts", "serve", ADDR.seeder, String(port)),
+      s.node("devp2p_peer.mjs", "serve", ADDR.seeder, String(port)),
     );
     const id = (await server.waitForLine(/^listening 0x[0-9a-f]+$/, 30000)).split(" ")[1];
     const out = await s.run(
       "client",
-      s.deno("devp2p_peer.ts", "connect", ADDR.seeder, String(port), id, "3"),
+      s.node("devp2p_peer.mjs", "connect", ADDR.seeder, String(port), id, "3"),
     );
     details.push(`port ${port}: ${out.trim()}`);
   }
   return details.join("; ");
-}
-
-/**
- * Runs a command that fetches from a registry, on the host, with the caller's whole environment
- * (its proxy and CA settings: lab commands get a minimal one); throws with its stderr on failure.
- */
-async function fetchOnHost(args: string[]): Promise<void> {
-  const r = await new Deno.Command(args[0], { args: args.slice(1), stdin: "null" }).output();
-  if (!r.success) {
-    throw new Error(`${args.join(" ")} failed (${r.code}): ${new TextDecoder().decode(r.stderr)}`);
-  }
-}
-
-/** The npm packages of the Hyperswarm look-alike, exact versions. */
-export const HYPERSWARM_PACKAGES: readonly string[] = ["hyperswarm@4.17.2", "hyperdht@6.34.0"];
-
-/** Where npm installs them (kept between labs), next to a copy of hyperswarm_peer.mjs. */
-function hyperswarmDir(): string {
-  return `${Deno.env.get("HOME") ?? "/root"}/.cache/btblocker-lab/hyperswarm`;
-}
-
-/** Installs the Hyperswarm packages unless the same versions are there already. */
-async function installHyperswarm(): Promise<void> {
-  const dir = hyperswarmDir();
-  const stamp = `${dir}/installed`;
-  const want = HYPERSWARM_PACKAGES.join(" ");
-  if ((await Deno.readTextFile(stamp).catch(() => "")) !== want) {
-    await Deno.mkdir(dir, { recursive: true });
-    await fetchOnHost([
-      "npm",
-      "install",
-      "--no-audit",
-      "--no-fund",
-      "--prefix",
-      dir,
-      ...HYPERSWARM_PACKAGES,
-    ]);
-    await Deno.writeTextFile(stamp, want);
-  }
-  await Deno.copyFile(`${LAB_DIR}hyperswarm_peer.mjs`, `${dir}/hyperswarm_peer.mjs`);
 }
 
 /**
@@ -569,7 +564,7 @@ async function installHyperswarm(): Promise<void> {
  * stream.
  */
 async function hyperswarm(s: Session): Promise<string> {
-  const peer = (...args: string[]) => ["node", `${hyperswarmDir()}/hyperswarm_peer.mjs`, ...args];
+  const peer = (...args: string[]) => s.node("hyperswarm_peer.mjs", ...args);
   const topic = [...crypto.getRandomValues(new Uint8Array(32))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
   const bootstrap = [ADDR.seeder, "49737"];
@@ -628,17 +623,17 @@ export const LOOKALIKES: readonly Lookalike[] = [
   {
     name: "devp2p",
     title: "Ethereum devp2p: discovery v4 and RLPx, ports 30303 and a random high port",
-    software: "npm @ethereumjs/devp2p 10.0.0",
+    software: "npm @ethereumjs/devp2p 10.0.0 on Node",
     run: devp2p,
     // The lab's hosts have no way out: fetch the npm packages now.
-    prepare: () => fetchOnHost([Deno.execPath(), "cache", `${LAB_DIR}devp2p_peer.ts`]),
+    prepare: installNpmTools,
   },
   {
     name: "hyperswarm",
     title: "Hyperswarm peers over a private HyperDHT (UDX, Noise secret stream)",
-    software: `npm ${HYPERSWARM_PACKAGES.join(", ")} on Node`,
+    software: "npm hyperswarm 4.17.2, hyperdht 6.34.0 on Node",
     run: hyperswarm,
-    prepare: installHyperswarm,
+    prepare: installNpmTools,
   },
 ];
 

@@ -1,9 +1,11 @@
 /**
  * An Ethereum devp2p peer for the look-alike lab, on ethereumjs's implementation: discovery v4
- * (DPT, UDP) and RLPx (TCP, ECIES handshake, then the `eth` subprotocol) on one port.
+ * (DPT, UDP) and RLPx (TCP, ECIES handshake, then the `eth` subprotocol) on one port. A Node
+ * program, like hyperswarm_peer.mjs: the lab installs the packages (`NPM_TOOLS` in
+ * lookalike.ts, exact versions) with npm next to a copy of this file.
  *
- *     deno run --allow-net --allow-env --allow-read devp2p_peer.ts serve HOST PORT
- *     deno run --allow-net --allow-env --allow-read devp2p_peer.ts connect HOST PORT SERVER_ID PEERS
+ *     node devp2p_peer.mjs serve HOST PORT
+ *     node devp2p_peer.mjs connect HOST PORT SERVER_ID PEERS
  *
  * `serve` prints `listening <node id>` and answers every peer: after the `eth` status exchange
  * it sends 16 `Transactions` messages of 8 KiB of random bytes. `connect` starts PEERS peers,
@@ -14,13 +16,10 @@
  * @module
  */
 
-// The lab's npm programs pin their packages here, exactly, rather than in deno.json: they are
-// test tools run in the lab's namespaces, not dependencies of btblocker.
-// deno-lint-ignore-file no-import-prefix
-
-import { DPT, ETH, EthMessageCodes, type Peer, RLPx } from "npm:@ethereumjs/devp2p@10.0.0";
-import { Common, Mainnet } from "npm:@ethereumjs/common@10.1.3";
-import { bytesToHex, hexToBytes } from "npm:@ethereumjs/util@10.1.3";
+import process from "node:process";
+import { DPT, ETH, EthMessageCodes, RLPx } from "@ethereumjs/devp2p";
+import { Common, Mainnet } from "@ethereumjs/common";
+import { bytesToHex, hexToBytes } from "@ethereumjs/util";
 
 /** Messages each side sends once the `eth` handshake is done, and their size. */
 const MESSAGES = 16;
@@ -33,12 +32,12 @@ const MAINNET_GENESIS = hexToBytes(
   "0xd4e56740f876aef8c010b86a40d5f56745a118d0906a34e69aec8c0db1cb8fa3",
 );
 
-function key(): Uint8Array {
+function key() {
   return crypto.getRandomValues(new Uint8Array(32));
 }
 
 /** Starts a node (discovery and RLPx) on `host:port`; resolves with it once both listen. */
-async function node(host: string, port: number): Promise<{ dpt: DPT; rlpx: RLPx }> {
+async function node(host, port) {
   const privateKey = key();
   const dpt = new DPT(privateKey, {
     endpoint: { address: host, udpPort: port, tcpPort: port },
@@ -63,17 +62,14 @@ async function node(host: string, port: number): Promise<{ dpt: DPT; rlpx: RLPx 
   return { dpt, rlpx };
 }
 
-/** A decoded RLP item: bytes, or a list of items. */
-type Item = Uint8Array | Item[];
-
-/** Bytes in an RLP item. */
-function byteLength(x: Item): number {
-  return x instanceof Uint8Array ? x.length : x.reduce((n: number, y) => n + byteLength(y), 0);
+/** Bytes in a decoded RLP item (bytes, or a list of items). */
+function byteLength(x) {
+  return x instanceof Uint8Array ? x.length : x.reduce((n, y) => n + byteLength(y), 0);
 }
 
 /** Runs the `eth` handshake with `peer`, then sends the messages; `onData` gets what arrives. */
-function talk(peer: Peer, onData: (bytes: number) => void): void {
-  const eth = peer.getProtocols().find((p) => p instanceof ETH) as ETH | undefined;
+function talk(peer, onData) {
+  const eth = peer.getProtocols().find((p) => p instanceof ETH);
   if (eth === undefined) return;
   eth.events.on("message", (_code, payload) => onData(byteLength(payload)));
   eth.events.once("status", () => {
@@ -88,25 +84,25 @@ function talk(peer: Peer, onData: (bytes: number) => void): void {
   });
 }
 
-async function serve(host: string, port: number): Promise<void> {
+async function serve(host, port) {
   const { rlpx } = await node(host, port);
-  rlpx.events.on("peer:added", (peer: Peer) => talk(peer, () => {}));
+  rlpx.events.on("peer:added", (peer) => talk(peer, () => {}));
   console.log(`listening ${bytesToHex(rlpx.id)}`);
 }
 
-async function connect(host: string, port: number, serverId: string, peers: number) {
+async function connect(host, port, serverId, peers) {
   const server = {
-    id: hexToBytes(serverId as `0x${string}`),
+    id: hexToBytes(serverId),
     address: host,
     udpPort: port,
     tcpPort: port,
   };
-  const received = new Array<number>(peers).fill(0);
+  const received = new Array(peers).fill(0);
   const nodes = [];
   for (let i = 0; i < peers; i++) {
     // Each peer on its own ephemeral UDP and TCP port, like a node behind a router.
     const n = await node("0.0.0.0", 0);
-    n.rlpx.events.on("peer:added", (peer: Peer) => talk(peer, (b) => received[i] += b));
+    n.rlpx.events.on("peer:added", (peer) => talk(peer, (b) => received[i] += b));
     await n.dpt.bootstrap(server);
     nodes.push(n);
   }
@@ -121,13 +117,13 @@ async function connect(host: string, port: number, serverId: string, peers: numb
     n.rlpx.destroy();
     n.dpt.destroy();
   }
-  Deno.exit(received.every((b) => b >= want) ? 0 : 1);
+  process.exit(received.every((b) => b >= want) ? 0 : 1);
 }
 
-const [command, host, port, ...rest] = Deno.args;
+const [command, host, port, ...rest] = process.argv.slice(2);
 if (command === "serve") await serve(host, Number(port));
 else if (command === "connect") await connect(host, Number(port), rest[0], Number(rest[1]));
 else {
-  console.error("usage: devp2p_peer.ts serve HOST PORT | connect HOST PORT SERVER_ID PEERS");
-  Deno.exit(2);
+  console.error("usage: devp2p_peer.mjs serve HOST PORT | connect HOST PORT SERVER_ID PEERS");
+  process.exit(2);
 }
