@@ -44,7 +44,7 @@ V8_FLAGS  := --v8-flags=--max-semi-space-size=1
 PERM_TEST := --allow-ffi --allow-read --allow-write --allow-run --allow-env --allow-sys --allow-net
 PERM_LAB  := --allow-run --allow-read --allow-write --allow-env --allow-sys=uid
 
-.PHONY: all deps deno debs debs-test test check demo bench bench-read build install uninstall clean bpf vendor
+.PHONY: all deps deno debs debs-test lab-tools test check demo bench bench-read build install uninstall clean bpf vendor
 
 all: test
 
@@ -86,7 +86,12 @@ SHARED_TESTS := tests/corpus_test.ts tests/pool_corpus_test.ts tests/fuzz_test.t
 
 # The whole suite once in a pristine copy of the checkout (no ../shared, empty DENO_DIR, npm
 # registry unreachable), then the tests that read ../shared again here with the corpus.
-test: deno debs-test check
+# The npm packages of the look-alike lab's Node programs (tests/lab/node/), installed once into
+# ~/.cache/btblocker-lab/npm: test tools, not dependencies of btblocker, so not vendored.
+lab-tools: deno
+	deno run $(PERM_LAB) tests/lab/main.ts tools
+
+test: deno debs-test check lab-tools
 	bash .ci/pristine_test.sh "$(PERM_TEST)" $(SHARED_TESTS)
 
 # One lab scenario, explained: a real client's download blocked, a web fetch passing.

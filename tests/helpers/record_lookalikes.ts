@@ -1,12 +1,11 @@
 /**
- * Records the look-alike fixtures: real traffic of protocols whose handshakes are random bytes of
- * MSE-like sizes, on loopback (captured on `any`: Linux cooked v2 link type), into `tests/fixtures/lookalike_<software>_loopback.pcap`. None of
- * them may be detected (see tests/fixtures/manifest.json).
+ * Records the loopback look-alike fixtures: real traffic of protocols whose handshakes are random
+ * bytes of MSE-like sizes, on loopback (captured on `any`: Linux cooked v2 link type), into
+ * `tests/fixtures/lookalike_<software>_loopback.pcap`, with request sizes chosen to resemble
+ * BitTorrent's (see tests/fixtures/manifest.json for what each may yield). The look-alike lab
+ * (tests/lab/lookalike.ts) records the same software, and Ethereum devp2p and Hyperswarm, through
+ * its router.
  *
- * - `rlpx`: Ethereum devp2p RLPx (EIP-8 auth/ack, Hello, ping/pong) between `npm:@ethereumjs/devp2p`
- *   nodes on port 30303, four connections with fresh keys.
- * - `hyperswarm`: Hyperswarm's Noise secret stream (`npm:@hyperswarm/secret-stream`) over TCP,
- *   three connections exchanging messages of peer wire sizes (5, 9, 17, 68 bytes of data).
  * - `shadowsocks`: shadowsocks-libev (`ss-server`, `ss-local`, chacha20-ietf-poly1305) carrying
  *   HTTP requests from curl to a local server (several on one connection, bodies of peer wire
  *   sizes); only the encrypted leg (port 48388) is recorded.
@@ -14,21 +13,15 @@
  *   connections through the client's SOCKS5 port to the bridge, echoing 68, 5, 17 and 300 bytes;
  *   only the obfuscated leg (port 48443) is recorded.
  *
- * Needs root (tcpdump), the npm registry, and Debian's shadowsocks-libev, obfs4proxy and curl:
+ * Needs root (tcpdump) and Debian's shadowsocks-libev, obfs4proxy and curl:
  *
  * ```sh
- * deno run -A tests/helpers/record_lookalikes.ts [rlpx|hyperswarm|shadowsocks|obfs4 ...]
+ * deno run -A tests/helpers/record_lookalikes.ts [shadowsocks|obfs4 ...]
  * ```
  *
  * @module
  */
 
-import { Buffer } from "node:buffer";
-import { randomBytes } from "node:crypto";
-import net from "node:net";
-import { ETH, RLPx } from "npm:@ethereumjs/devp2p@5.0.0";
-import { Chain, Common } from "npm:@ethereumjs/common@3";
-import NoiseSecretStream from "npm:@hyperswarm/secret-stream@6";
 import { Child, delay, runCommand } from "./process.ts";
 
 const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
@@ -54,57 +47,6 @@ async function record(name: string, filter: string, scenario: () => Promise<void
   const captured = tcpdump.lines.find((l) => /packets captured/.test(l)) ?? "? packets captured";
   if (captured.startsWith("0 ")) throw new Error(`${path}: nothing captured`);
   console.log(`${path}: ${captured}`);
-}
-
-async function rlpx(): Promise<void> {
-  const common = new Common({ chain: Chain.Mainnet });
-  const node = (listenPort: number | null) =>
-    new RLPx(Buffer.from(randomBytes(32)), {
-      dpt: null,
-      maxPeers: 8,
-      capabilities: [ETH.eth66],
-      common,
-      listenPort,
-    });
-  const server = node(30303);
-  server.listen(30303, "127.0.0.1");
-  try {
-    for (let i = 0; i < 4; i++) {
-      const client = node(null);
-      const added = new Promise((resolve) => client.once("peer:added", resolve));
-      await client.connect({ id: server._id, address: "127.0.0.1", tcpPort: 30303 });
-      await Promise.race([added, delay(5000)]);
-      await delay(1000);
-      client.destroy();
-    }
-  } finally {
-    server.destroy();
-  }
-}
-
-async function hyperswarm(): Promise<void> {
-  const server = net.createServer((socket) => {
-    const s = new NoiseSecretStream(false, socket);
-    s.on("data", (data: Buffer) => s.write(Buffer.from(randomBytes(data.length))));
-    s.on("error", () => {});
-  });
-  await new Promise<void>((resolve) => server.listen(49737, "127.0.0.1", resolve));
-  try {
-    for (let i = 0; i < 3; i++) {
-      const socket = net.connect(49737, "127.0.0.1");
-      const s = new NoiseSecretStream(true, socket);
-      s.on("error", () => {});
-      await new Promise((resolve) => s.once("connect", resolve));
-      for (const size of [68, 5, 9, 17, 34, 300, 5, 17]) {
-        s.write(Buffer.from(randomBytes(size)));
-        await new Promise((resolve) => s.once("data", resolve));
-      }
-      s.end();
-      await delay(200);
-    }
-  } finally {
-    server.close();
-  }
 }
 
 async function shadowsocks(): Promise<void> {
@@ -204,8 +146,6 @@ async function obfs4(): Promise<void> {
 }
 
 const SCENARIOS: Record<string, [filter: string, run: () => Promise<void>]> = {
-  rlpx: ["tcp port 30303", rlpx],
-  hyperswarm: ["tcp port 49737", hyperswarm],
   shadowsocks: ["tcp port 48388", shadowsocks],
   obfs4: ["tcp port 48443", obfs4],
 };

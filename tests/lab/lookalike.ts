@@ -492,7 +492,7 @@ async function yggdrasil(s: Session): Promise<string> {
 }
 
 /**
- * The npm packages of the lab's Node programs (devp2p_peer.mjs, hyperswarm_peer.mjs), exact
+ * The npm packages of the lab's Node programs (node/devp2p_peer.mjs, node/hyperswarm_peer.mjs), exact
  * versions. They are not vendored with btblocker's own (node_modules/): Hyperswarm's alone weigh
  * 34 MB, native addons included, and they are test tools, not dependencies.
  */
@@ -514,7 +514,7 @@ function npmToolsDir(): string {
  * lab's hosts have no way out), with the caller's whole environment (its proxy and CA settings:
  * lab commands get a minimal one), and copies the programs beside them.
  */
-async function installNpmTools(): Promise<void> {
+export async function installNpmTools(): Promise<void> {
   const dir = npmToolsDir();
   const stamp = `${dir}/installed`;
   const want = NPM_TOOLS.join(" ");
@@ -531,7 +531,7 @@ async function installNpmTools(): Promise<void> {
     await Deno.writeTextFile(stamp, want);
   }
   for (const script of ["devp2p_peer.mjs", "hyperswarm_peer.mjs"]) {
-    await Deno.copyFile(`${LAB_DIR}${script}`, `${dir}/${script}`);
+    await Deno.copyFile(`${LAB_DIR}node/${script}`, `${dir}/${script}`);
   }
 }
 

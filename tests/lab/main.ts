@@ -7,7 +7,9 @@
  * - `run [NAME…]`: the scenarios (all by default), then a report; exit 1 when any failed;
  * - `record`: runs every scenario and writes its captures to tests/fixtures/ with their
  *   manifest entries (what each holds, how it was made, the detections expected);
- * - `list`: the scenarios; `cleanup`: removes what a killed lab left behind.
+ * - `list`: the scenarios; `cleanup`: removes what a killed lab left behind;
+ * - `tools`: installs the npm packages of the look-alikes' Node programs (`make test` does, before
+ *   the suite runs with the registry out of reach).
  *
  * Options: `--worker-pool` runs btblocker with its worker pool; `--payload-mb N` sets the size
  * of the downloaded file (32 by default); `--captures DIR` keeps the captures there; `--repeat N`
@@ -33,6 +35,7 @@ import {
 } from "./scenarios.ts";
 import { EVERYDAY_CAPTURE_PACKETS } from "./everyday.ts";
 import {
+  installNpmTools,
   type Lookalike,
   LOOKALIKE_CAPTURE_PACKETS,
   LOOKALIKE_TRIM,
@@ -367,6 +370,10 @@ async function main(args: string[]): Promise<number> {
     for (const l of LOOKALIKES) console.log(`${`lookalike_${l.name}`.padEnd(24)} ${l.title}`);
     return 0;
   }
+  if (command === "tools") {
+    await installNpmTools();
+    return 0;
+  }
   if (Deno.uid() !== 0) {
     console.error("the lab needs root (network namespaces, XDP, bpffs)");
     return 1;
@@ -380,7 +387,7 @@ async function main(args: string[]): Promise<number> {
     return await demo(values.scenario, values["worker-pool"], payloadMb) ? 0 : 1;
   }
   if (command !== "run" && command !== "record") {
-    console.error(`unknown command ${command} (demo, run, record, list, cleanup)`);
+    console.error(`unknown command ${command} (demo, run, record, list, cleanup, tools)`);
     return 2;
   }
   const btNames = names.filter((n) => !n.startsWith("lookalike"));
