@@ -74,7 +74,10 @@ async function pooled(paths: string[], workers: number): Promise<FlowEvent[][]> 
     engine: ENGINE,
     whenFull: "wait",
     onVerdict: (iface, verdict, d) => {
-      if (verdict === Verdict.DETECTION) out[iface].push(flowEvent(d.toEvent()));
+      // As captureDetections: detections, and confirmations of heuristic ones.
+      if (verdict === Verdict.DETECTION || verdict === Verdict.CONFIRMED) {
+        out[iface].push(flowEvent(d.toEvent()));
+      }
     },
   });
   const yielder = new EventLoopYield();

@@ -296,6 +296,8 @@ export const MIN_BLOCK_WINDOW_SECONDS = 10;
 /** How many times the clean download time a blocked download gets. */
 export const BLOCK_WINDOW_FACTOR = 3;
 
+/** Fresh swarms a clean download gets before the scenario fails. */
+const CLEAN_ATTEMPTS = 2;
 /** Longest a clean download may take before the scenario fails. */
 export const CLEAN_TIMEOUT_SECONDS = 120;
 
@@ -529,23 +531,37 @@ async function cleanPhase(
   lab.say(`[${name}] clean download (no btblocker) of ${lab.payload.size >> 20} MiB…`);
   result.cleanCapture = `${o.captureDir}/${run.id}.pcap`;
   const dump = await lab.capture(result.cleanCapture, CLEAN_CAPTURE_PACKETS);
-  const procs = [dump];
   try {
-    const swarm = await startSwarm(lab, s, `${run.id}-clean`, `${lab.dir}/runs/${run.id}/clean`);
-    procs.push(...swarm.procs);
-    await waitFor(
-      "clean download complete",
-      async () => await isComplete(swarm.leechFile, lab.payload) ? true : undefined,
-      CLEAN_TIMEOUT_SECONDS * 1000,
-      200,
-    ).catch(() => {
-      result.problems.push(`the clean download did not complete within ${CLEAN_TIMEOUT_SECONDS} s`);
-    });
-    if (result.problems.length > 0) return false;
-    result.cleanSeconds = (performance.now() - swarm.t0) / 1000;
-    lab.say(`[${name}] clean download complete in ${result.cleanSeconds.toFixed(1)} s`);
+    // The clean run has no btblocker: it proves the lab works. A swarm that never finds itself
+    // there (seen once in CI on a loaded machine; the same scenario completed in 0.9 s right
+    // after) gets one more, fresh swarm.
+    for (let attempt = 1;; attempt++) {
+      const dir = `${lab.dir}/runs/${run.id}/clean${attempt > 1 ? `-${attempt}` : ""}`;
+      const swarm = await startSwarm(lab, s, `${run.id}-clean`, dir);
+      const complete = await waitFor(
+        "clean download complete",
+        async () => await isComplete(swarm.leechFile, lab.payload) ? true : undefined,
+        CLEAN_TIMEOUT_SECONDS * 1000,
+        200,
+      ).then(() => true, () => false);
+      const seconds = (performance.now() - swarm.t0) / 1000;
+      await lab.stop(swarm.procs);
+      if (complete) {
+        result.cleanSeconds = seconds;
+        lab.say(`[${name}] clean download complete in ${seconds.toFixed(1)} s`);
+        break;
+      }
+      if (attempt === CLEAN_ATTEMPTS) {
+        result.problems.push(
+          `the clean download did not complete within ${CLEAN_TIMEOUT_SECONDS} s, ` +
+            `${CLEAN_ATTEMPTS} times`,
+        );
+        return false;
+      }
+      lab.say(`[${name}] clean download incomplete after ${CLEAN_TIMEOUT_SECONDS} s: once more`);
+    }
   } finally {
-    await lab.stop(procs);
+    await lab.stop([dump]);
   }
   result.offlineDetections = await offlineDetections(result.cleanCapture);
   for (const reason of s.reasons) {
