@@ -11,7 +11,6 @@ import { Analyzer, AnalyzerStats } from "../dpi/analyzer.ts";
 import type { EngineConfig } from "../dpi/config.ts";
 import { isSupportedLinkType } from "../dpi/decode.ts";
 import { NextResult, PcapError, PcapHandle } from "../ffi/libpcap.ts";
-import { PCAP_RECORD_HEADER_BYTES, PcapBatch } from "../ffi/pcap_batch.ts";
 import { EventLoopYield } from "../live/capture.ts";
 import { type PoolTotals, WorkerPool } from "../workers/pool.ts";
 import { RuntimeError, TruncatedCaptureError } from "./errors.ts";
@@ -21,14 +20,6 @@ import type { EventPrinter, RunSummary } from "./output.ts";
 const PROGRESS_MIN_BYTES = 32 << 20;
 /** Packets between progress checks. */
 const PROGRESS_STRIDE = 65536;
-/**
- * Bytes of the buffer a pool of one worker reads batches of pcap records into. Only what a
- * batch writes is touched; the size bounds the packets per `pcap_dispatch` (it must hold that
- * many records of the file's snap length: 128 at libpcap's largest, 262 144 bytes).
- */
-const RECORD_BATCH_BYTES = 32 << 20;
-/** Longest wait for a slab to come back before looking again, ms. */
-const ROOM_WAIT_MS = 100;
 /** Approximate per-packet record overhead in a capture file (pcap 16, pcapng ~32). */
 const RECORD_OVERHEAD = 20;
 
@@ -145,113 +136,17 @@ export async function readCaptureWithPool(
  * ring is full and letting the event loop run after each slab sent (slabs come back only while
  * it runs). `onPacket` is told each packet's captured length.
  *
- * A pool of one worker needs no flow hash: the capture is read in batches of pcap records,
- * one `pcap_dispatch` each (no JavaScript per packet but a step over each record's header),
- * and each batch goes into the worker's slabs with one copy per slab it spans. A pool of
- * several workers takes packet by packet, each hashed to its flow's worker and copied into
- * that worker's slab.
- *
  * @returns how reading ended: {@linkcode NextResult.END}, or the error result of a corrupt file
  */
-export const feedPool: Feeder = (pool, iface, handle, yielder, onPacket) =>
-  pool.size === 1
-    ? feedRecords(pool, iface, handle, yielder, onPacket)
-    : feedPackets(pool, iface, handle, yielder, onPacket);
-
-/** The signature of {@linkcode feedPool} and of its two ways. */
-type Feeder = (
+export async function feedPool(
   pool: WorkerPool,
   iface: number,
   handle: PcapHandle,
   yielder: EventLoopYield,
   onPacket?: (capturedLength: number) => void,
-) => Promise<number>;
-
-/** {@linkcode feedPool} for one worker: batches of pcap records. */
-const feedRecords: Feeder = async (pool, iface, handle, yielder, onPacket) => {
+): Promise<number> {
   const linkType = handle.linkType;
-  const batch = new PcapBatch(handle, RECORD_BATCH_BYTES);
-  const bytes = batch.bytes;
-  const view = new DataView(bytes.buffer);
   let sent = pool.slabsSent;
-  try {
-    for (;;) {
-      const r = batch.dispatch(handle, batch.maxPackets);
-      const end = batch.length;
-      let at = 0;
-      while (at < end) {
-        const first = PCAP_RECORD_HEADER_BYTES + view.getUint32(at + 8, true);
-        const room = pool.recordRoom(0, first);
-        if (room === 0) {
-          await pool.roomFreed(ROOM_WAIT_MS);
-          continue;
-        }
-        if (room < first) throw new RangeError(`a ${first}-byte record exceeds an empty slab`);
-        let to = at;
-        let packets = 0;
-        while (to < end) {
-          const capturedLength = view.getUint32(to + 8, true);
-          const size = PCAP_RECORD_HEADER_BYTES + capturedLength;
-          if (to + size - at > room) break;
-          onPacket?.(capturedLength);
-          to += size;
-          packets++;
-        }
-        pool.records(0, iface, linkType, bytes.subarray(at, to), to - at, packets);
-        at = to;
-        if (pool.slabsSent !== sent) {
-          sent = pool.slabsSent;
-          await yielder.yield();
-        }
-      }
-      if (r === 0 || r === NextResult.END) break;
-      if (r < 0) return NextResult.ERROR;
-    }
-  } finally {
-    batch.close();
-  }
-  return NextResult.END;
-};
-
-/** {@linkcode feedPool} for several workers: packet by packet. */
-const feedPackets: Feeder = async (pool, iface, handle, yielder, onPacket) => {
-  const pause: Pause = { wait: undefined };
-  let sent = pool.slabsSent;
-  let result: number;
-  while ((result = feedUntilPause(pool, iface, handle, pause, onPacket)) === NextResult.PACKET) {
-    if (pause.wait !== undefined) {
-      await pause.wait;
-      pause.wait = undefined;
-    }
-    if (pool.slabsSent !== sent) {
-      sent = pool.slabsSent;
-      await yielder.yield();
-    }
-  }
-  return result;
-};
-
-/** Why {@linkcode feedUntilPause} returned: a packet waits for a slab, or none does. */
-interface Pause {
-  /** Resolves once the ring took the last packet read (the ring was full). */
-  wait: Promise<void> | undefined;
-}
-
-/**
- * The synchronous part of {@linkcode feedPool}: hands packets to the pool until a slab was
- * sent (the event loop must run so that slabs come back) or the ring is full
- * (`pause.wait`), and returns {@linkcode NextResult.PACKET} then, or how reading ended. Kept
- * out of the async function, whose loop V8 does not optimise while it runs.
- */
-function feedUntilPause(
-  pool: WorkerPool,
-  iface: number,
-  handle: PcapHandle,
-  pause: Pause,
-  onPacket?: (capturedLength: number) => void,
-): number {
-  const linkType = handle.linkType;
-  const sent = pool.slabsSent;
   let result: number;
   while ((result = handle.next()) === NextResult.PACKET) {
     const wait = pool.packet(
@@ -263,12 +158,12 @@ function feedUntilPause(
       handle.wireLength,
       handle.timestamp,
     );
-    onPacket?.(handle.capturedLength);
-    if (wait !== undefined) {
-      pause.wait = wait;
-      return result;
+    if (wait !== undefined) await wait;
+    if (pool.slabsSent !== sent) {
+      sent = pool.slabsSent;
+      await yielder.yield();
     }
-    if (pool.slabsSent !== sent) return result;
+    onPacket?.(handle.capturedLength);
   }
   return result;
 }

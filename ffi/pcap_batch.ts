@@ -113,13 +113,12 @@ export class PcapBatch {
    * {@linkcode length} becomes the bytes of their records.
    *
    * @returns packets read (0: none waiting, or end of file), -1 on a libpcap error
-   *   (see the handle's `error`; {@linkcode length} still holds the records read before it,
-   *   such as those before a file's cut-off record), -2 after `pcap_breakloop`
+   *   (see the handle's `error`), -2 after `pcap_breakloop`
    */
   dispatch(handle: PcapHandle, max: number): number {
     const n = max < this.maxPackets ? max : this.maxPackets;
     const r = libpcap().pcap_dispatch(handle.pointer, n, this.#dump, this.#dumper);
-    if (r === 0 || r < -1) {
+    if (r <= 0) {
       this.length = 0;
       return r;
     }
