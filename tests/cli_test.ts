@@ -84,8 +84,10 @@ Deno.test("runtime errors: missing, unreadable-format and unsupported captures e
 });
 
 for (const [format, bytes] of [["pcap", pcapBytes], ["pcapng", pcapngBytes]] as const) {
-  for (const pool of [[], ["--worker-pool", "--workers", "2"]]) {
-    Deno.test(`a ${format} capture cut off mid-packet${pool.length ? " (worker pool)" : ""}: every detection before the cut, a warning, exit 3`, async () => {
+  for (
+    const pool of [[], ["--worker-pool", "--workers", "1"], ["--worker-pool", "--workers", "2"]]
+  ) {
+    Deno.test(`a ${format} capture cut off mid-packet${pool.length ? ` (pool of ${pool[2]})` : ""}: every detection before the cut, a warning, exit 3`, async () => {
       // Two flows detected, then a third packet cut off mid-frame.
       const other = { ip: "10.1.1.3", port: 51001 };
       const whole = bytes(LinkType.ETHERNET, [
@@ -94,7 +96,7 @@ for (const [format, bytes] of [["pcap", pcapBytes], ["pcapng", pcapngBytes]] as 
         { data: frame({ l4: 6, src: peerB, dst: peerA, payload: handshake }), time: 3 },
       ]);
       const dir = testDirectory();
-      const path = `${dir}/cut-${pool.length}.${format}`;
+      const path = `${dir}/cut-${pool.length ? pool[2] : 0}.${format}`;
       await Deno.writeFile(path, whole.subarray(0, whole.length - 40));
       const r = await runCli("--read", path, "--format", "jsonl", ...pool);
       assert.equal(r.code, 3, r.stderr);
@@ -121,9 +123,11 @@ Deno.test("a capture cut off in a record header is cut off too; a corrupt record
   const corrupt = whole.slice();
   new DataView(corrupt.buffer).setUint32(24 + 16 + f.length + 8, 0x7fffffff, true);
   await Deno.writeFile(`${dir}/corrupt.pcap`, corrupt);
-  r = await runCli("--read", `${dir}/corrupt.pcap`);
-  assert.equal(r.code, 1);
-  assertOneLineError(r.stderr, /corrupt after 1 packets/);
+  for (const pool of [[], ["--worker-pool"], ["--worker-pool", "--workers", "2"]]) {
+    r = await runCli("--read", `${dir}/corrupt.pcap`, ...pool);
+    assert.equal(r.code, 1);
+    assertOneLineError(r.stderr, /corrupt after 1 packets/);
+  }
 });
 
 Deno.test("PPI captures (DLT 192) of 802.11 and Ethernet frames are decoded", async () => {

@@ -59,7 +59,9 @@ function openable(path: string): PcapHandle | null {
 
 function inline(path: string): FlowEvent[] {
   try {
-    return captureDetections(path, new Analyzer(ENGINE)).map(flowEvent);
+    // Detections only, as the pool's side collects (confirmations are later events of a flow).
+    return captureDetections(path, new Analyzer(ENGINE))
+      .filter((e) => e.event_type === "detection").map(flowEvent);
   } catch (e) {
     if (e instanceof PcapError) return []; // unreadable, as in openable
     throw e;

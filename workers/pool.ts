@@ -215,7 +215,11 @@ export class WorkerPool implements PacketSink {
    * counted by the workers as they read them.
    */
   readonly wireBytes: Float64Array;
-  /** Malformed packets per interface (seen while hashing them to a worker). */
+  /**
+   * Malformed packets per interface, seen while hashing packets taken one by one
+   * ({@linkcode packet}) to a worker; a pool of one worker hashes nothing (its workers count
+   * malformed packets in their totals either way).
+   */
   readonly malformed: Float64Array;
 
   readonly #options: WorkerPoolOptions;
@@ -234,7 +238,10 @@ export class WorkerPool implements PacketSink {
   readonly #hasher = new FlowHasher();
   readonly #copier = new PacketCopier();
   readonly #detection = new Detection();
-  /** Per interface, the capture time of the latest TCP/UDP packet taken. */
+  /**
+   * Per interface, the capture time of the latest TCP/UDP packet taken one by one by a pool
+   * of several workers (0 otherwise: a single worker saw every packet itself).
+   */
   readonly #latest: Float64Array;
   #lastWorker = 0;
   #sinceCheck = 0;
@@ -337,14 +344,16 @@ export class WorkerPool implements PacketSink {
     timestamp: number,
   ): Promise<void> | void {
     if (this.#failure !== null) this.#rethrow();
-    const h = this.#hasher.hash(iface, linkType, buf, offset, capturedLength);
     let w = this.#lastWorker;
-    if (h >= 0) {
-      w = h % this.size;
-      this.#lastWorker = w;
-      this.#latest[iface] = timestamp;
-    } else if (this.#hasher.status === Decoded.MALFORMED) {
-      this.malformed[iface]++;
+    if (this.size > 1) {
+      const h = this.#hasher.hash(iface, linkType, buf, offset, capturedLength);
+      if (h >= 0) {
+        w = h % this.size;
+        this.#lastWorker = w;
+        this.#latest[iface] = timestamp;
+      } else if (this.#hasher.status === Decoded.MALFORMED) {
+        this.malformed[iface]++;
+      }
     }
     const max = this.#maxPacket;
     const length = capturedLength < max ? capturedLength : max;
