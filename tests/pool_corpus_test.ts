@@ -59,9 +59,7 @@ function openable(path: string): PcapHandle | null {
 
 function inline(path: string): FlowEvent[] {
   try {
-    // Detections only, as the pool's side collects (confirmations are later events of a flow).
-    return captureDetections(path, new Analyzer(ENGINE))
-      .filter((e) => e.event_type === "detection").map(flowEvent);
+    return captureDetections(path, new Analyzer(ENGINE)).map(flowEvent);
   } catch (e) {
     if (e instanceof PcapError) return []; // unreadable, as in openable
     throw e;
