@@ -73,6 +73,9 @@ async function pooled(paths: string[], workers: number): Promise<FlowEvent[][]> 
     interfaces: paths.length,
     engine: ENGINE,
     whenFull: "wait",
+    // Up to 8 workers start per batch on a 2-core machine that may be busy with other jobs (once
+    // over the default 30 s, in a run beside 2-worker benchmarks).
+    startTimeoutMs: 120_000,
     onVerdict: (iface, verdict, d) => {
       // As captureDetections: detections, and confirmations of heuristic ones.
       if (verdict === Verdict.DETECTION || verdict === Verdict.CONFIRMED) {
