@@ -219,13 +219,13 @@ export class Analyzer {
   #follow(slot: number): number {
     const p = this.packet;
     const flows = this.flows;
-    if (p.payloadLength > 0 && this.#confirm(slot)) {
-      this.#reported[slot] = this.#evidence(slot);
-      this.#describe(slot, flows.reason[slot]);
-      return Verdict.CONFIRMED;
-    }
     if (p.payloadLength > 0) {
       const x = this.#prepare(slot);
+      if (this.#confirm(x)) {
+        this.#reported[slot] = this.#evidence(slot);
+        this.#describe(slot, flows.reason[slot]);
+        return Verdict.CONFIRMED;
+      }
       if (p.l4 === IPPROTO_UDP) {
         const complete = flows.answered[slot] === (Answered.INITIATOR | Answered.RESPONDER);
         if (!complete && x.payloadIndex <= EVIDENCE_BUDGETS * this.config.inspectBudget) {
@@ -250,12 +250,12 @@ export class Analyzer {
    * Runs the confirmers of a heuristic TCP detection; on confirmation the flow takes the
    * stronger confidence and its endpoints become known. Returns whether it was confirmed.
    */
-  #confirm(slot: number): boolean {
+  #confirm(x: Inspection): boolean {
+    const slot = x.slot;
     if (this.#confidence[slot] !== Confidence.HEURISTIC || this.packet.l4 !== IPPROTO_TCP) {
       return false;
     }
     const confirmers = this.#confirmers[this.flows.reason[slot]];
-    const x = this.#prepare(slot);
     for (let i = 0; i < confirmers.length; i++) {
       const confidence = confirmers[i].confirm!(x);
       if (confidence <= Confidence.HEURISTIC) continue;
