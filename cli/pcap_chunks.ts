@@ -190,8 +190,10 @@ export class PcapChunkReader {
     while (end - at >= RECORD_HEADER_BYTES) {
       let caplen = v.getUint32(at + 8, little);
       if (caplen > MAX_CAPTURE_LENGTH) {
-        this.error =
-          `invalid packet capture length ${caplen}, bigger than maximum of ${MAX_CAPTURE_LENGTH}`;
+        // libpcap names the snapshot length when the record exceeds it too.
+        this.error = caplen > snapshot
+          ? `invalid packet capture length ${caplen}, bigger than snaplen of ${snapshot}`
+          : `invalid packet capture length ${caplen}, bigger than maximum of ${MAX_CAPTURE_LENGTH}`;
         break;
       }
       const next = at + RECORD_HEADER_BYTES + caplen;
