@@ -12,7 +12,8 @@
  */
 
 import { Analyzer, Verdict } from "../dpi/analyzer.ts";
-import { FlowHasher } from "../dpi/flow_hash.ts";
+import { Decoded, decodePacket } from "../dpi/decode.ts";
+import { flowHash } from "../dpi/flow_hash.ts";
 import {
   addTotals,
   emptyTotals,
@@ -33,7 +34,6 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 const reader = new SlabReader();
 const sharedReader = new SlabReader();
-const hasher = new FlowHasher();
 /** In a pool of several workers, the worker of the last TCP/UDP packet of the shared slabs. */
 let owner = 0;
 /**
@@ -107,16 +107,23 @@ function inspectShared(id: number): void {
     if (!s.analyze) countedPackets += r.count;
   } else {
     const slot = s.slot;
-    const h = hasher;
     while (r.next()) {
-      const flow = h.hash(r.iface, r.linkType, r.bytes, r.offset, r.capturedLength);
-      if (flow >= 0) {
-        owner = flow % workers;
-        latestShared[r.iface] = r.timestamp;
+      // Decoded once, into the analyzer that takes the packet if it is this worker's.
+      const iface = r.iface;
+      const a = analyzers[iface] ?? analyzerFor(iface);
+      const status = decodePacket(r.linkType, r.bytes, r.offset, r.capturedLength, a.packet);
+      if (status === Decoded.OK) {
+        owner = flowHash(iface, a.packet) % workers;
+        latestShared[iface] = r.timestamp;
       }
       if (owner !== slot) continue;
-      take(s, r);
-      if (!s.analyze) countedPackets++;
+      if (!s.analyze) {
+        countedPackets++;
+        countedBytes += r.capturedLength;
+        continue;
+      }
+      const v = a.analyzeDecoded(status, r.wireLength, r.timestamp);
+      if (v !== Verdict.NONE) verdicts.add(v, iface, a.detection);
     }
   }
   pause(s);
