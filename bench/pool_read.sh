@@ -71,5 +71,5 @@ for s in "${settings[@]}"; do
   fi
 done
 awk -v a="$best" -v b="$inline_rate" -v s="$best_setting" -v c="$(nproc)" \
-  'BEGIN {printf "best pool (%s workers) / inline: %.2f (target on %d cores: %s)\n", s, a / b, c,
-    c >= 4 ? ">= 1.8 with 2 workers" : ">= 1.0"}'
+  'BEGIN {t = c >= 4 ? "at least 1.8 with 2 workers" : "at least 1.0"
+    printf "best pool (%s workers) / inline: %.2f (target on %d cores: %s)\n", s, a / b, c, t}'

@@ -41,6 +41,9 @@ let owner = 0;
  * worker hashed (0 when it hashed none): the pool's clock for expiring flows at the end.
  */
 let latestShared = new Float64Array(0);
+/** The pool's malformed-packet counts (see `InitMessage.malformed`), and what was added to them. */
+let malformedCounts: BigUint64Array<ArrayBufferLike> = new BigUint64Array(0);
+let reportedMalformed = new Float64Array(0);
 const verdicts = new VerdictWriter();
 /** Something to `Atomics.wait` on for the slow-worker test hook. */
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -57,6 +60,8 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
       settings = m;
       analyzers = new Array(m.interfaces);
       latestShared = new Float64Array(m.interfaces);
+      malformedCounts = new BigUint64Array(m.malformed);
+      reportedMalformed = new Float64Array(m.interfaces);
       scope.postMessage({ type: "ready" });
       break;
     case "slab":
@@ -84,6 +89,7 @@ function inspect(id: number, buffer: ArrayBuffer): void {
   while (r.next()) take(s, r);
   if (!s.analyze) countedPackets += r.count;
   pause(s);
+  countMalformed(s);
   const records = verdicts.take();
   scope.postMessage(
     { type: "return", id, buffer, verdicts: records },
@@ -127,6 +133,7 @@ function inspectShared(id: number): void {
     }
   }
   pause(s);
+  countMalformed(s);
   const records = verdicts.take();
   scope.postMessage(
     { type: "shared-return", id, verdicts: records },
@@ -149,6 +156,22 @@ function take(s: InitMessage, r: SlabReader): void {
   const a = analyzers[iface] ?? analyzerFor(iface);
   const v = a.analyze(r.linkType, r.bytes, r.offset, r.capturedLength, r.wireLength, r.timestamp);
   if (v !== Verdict.NONE) verdicts.add(v, iface, a.detection);
+}
+
+/** Adds the malformed packets counted since the last slab to this slot's shared counts. */
+function countMalformed(s: InitMessage): void {
+  for (let iface = 0; iface < analyzers.length; iface++) {
+    const a = analyzers[iface];
+    if (a === undefined) continue;
+    const n = a.stats.malformed;
+    if (n === reportedMalformed[iface]) continue;
+    Atomics.add(
+      malformedCounts,
+      s.slot * s.interfaces + iface,
+      BigInt(n - reportedMalformed[iface]),
+    );
+    reportedMalformed[iface] = n;
+  }
 }
 
 /** The slow-worker test hook. */

@@ -48,7 +48,6 @@
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from "../dpi/config.ts";
 import { Detection } from "../dpi/detection.ts";
 import { EndpointMemory } from "../dpi/endpoint_memory.ts";
-import { Decoded } from "../dpi/decode.ts";
 import { FlowHasher } from "../dpi/flow_hash.ts";
 import type { PacketSink } from "../live/capture.ts";
 import type { VerdictHandler } from "../live/inline.ts";
@@ -229,11 +228,10 @@ export class WorkerPool implements PacketSink {
    */
   readonly wireBytes: Float64Array;
   /**
-   * Malformed packets per interface, seen while hashing packets taken one by one
-   * ({@linkcode packet}) to a worker; a pool of one worker hashes nothing (its workers count
-   * malformed packets in their totals either way).
+   * Malformed packets per worker slot and interface (`[slot × interfaces + iface]`), added by
+   * the workers after each slab, whichever way the packets came (see {@linkcode malformed}).
    */
-  readonly malformed: Float64Array;
+  readonly #malformed: BigUint64Array;
 
   readonly #options: WorkerPoolOptions;
   readonly #interfaces: number;
@@ -296,7 +294,9 @@ export class WorkerPool implements PacketSink {
     this.slabBytes = options.slabBytes ?? SLAB_BYTES;
     this.#maxPacket = maxSlabPacketBytes(this.slabBytes);
     this.dropped = new Float64Array(options.interfaces);
-    this.malformed = new Float64Array(options.interfaces);
+    this.#malformed = new BigUint64Array(
+      new SharedArrayBuffer(8 * this.size * options.interfaces),
+    );
     this.wireBytes = new Float64Array(options.interfaces);
     this.#latest = new Float64Array(options.interfaces);
     this.lost = new Float64Array(options.interfaces);
@@ -381,8 +381,6 @@ export class WorkerPool implements PacketSink {
         w = h % this.size;
         this.#lastWorker = w;
         this.#latest[iface] = timestamp;
-      } else if (this.#hasher.status === Decoded.MALFORMED) {
-        this.malformed[iface]++;
       }
     }
     const max = this.#maxPacket;
@@ -523,6 +521,21 @@ export class WorkerPool implements PacketSink {
     for (const slab of this.#filling) if (slab !== null && slab.count > 0) this.#send(slab);
   }
 
+  /**
+   * Malformed packets of interface `iface` analysed so far, as the workers count them (each
+   * adds its count after every slab, so this lags by the slabs in flight; a crashed worker's
+   * count stays).
+   */
+  malformed(iface: number): number {
+    const counts = this.#malformed;
+    const interfaces = this.#interfaces;
+    let n = 0;
+    for (let slot = 0; slot < this.size; slot++) {
+      n += Number(Atomics.load(counts, slot * interfaces + iface));
+    }
+    return n;
+  }
+
   /** Slabs free for filling now. */
   get freeSlabs(): number {
     return this.#freeCount;
@@ -636,6 +649,7 @@ export class WorkerPool implements PacketSink {
         flowIdStride: this.size,
       },
       endpoints: this.#endpoints,
+      malformed: this.#malformed.buffer as SharedArrayBuffer,
       workers: this.size,
       shared: this.#shared.map((slab) => slab.buffer as SharedArrayBuffer),
       analyze: o.analyze ?? true,

@@ -28,6 +28,11 @@ export interface InitMessage {
    * analyzers of every worker attach to.
    */
   endpoints: SharedArrayBuffer[];
+  /**
+   * Malformed packets per slot and interface (u64, `[slot × interfaces + iface]`): each worker
+   * adds to its own slot's counts after every slab, for the capture side's statistics.
+   */
+  malformed: SharedArrayBuffer;
   /** Workers in the pool (a worker reading a shared slab takes the flows hashed to its slot). */
   workers: number;
   /**
