@@ -464,6 +464,31 @@ Deno.test("a worker that crashes holding a shared slab: the slab's packets are c
   }
 });
 
+Deno.test("pool: the workers count malformed packets for the capture side, whichever way they came", async () => {
+  const seen: Seen[] = [];
+  const pool = await startPool(seen, { workers: 2, sharedSlabs: 1, whenFull: "wait" });
+  // An IPv4 header that claims 4 bytes (IHL 1): malformed.
+  const bad = traffic(12, 1).map((p) => {
+    const bytes = p.bytes.slice();
+    bytes[14] = 0x41;
+    return { bytes, time: p.time };
+  });
+  const good = traffic(12, 1, 1_700_000_050);
+  await feed(pool, [...bad.slice(0, 4), ...good]); // one by one (a pcapng file)
+  pool.flush(); // a slab holds packets or records, not both
+  const records = pcapRecords(bad.slice(4, 8)); // a batch of records (a live fanout socket)
+  assert.ok(pool.recordRoom(0, 600) >= records.length);
+  pool.records(0, 0, LinkType.ETHERNET, records, records.length, 4);
+  pool.flush();
+  await broadcastAll(pool, bad.slice(8)); // a shared slab (a classic pcap file)
+  await until(() => pool.malformed(0) === 12);
+  assert.equal(pool.malformed(0), 12, "counted while running");
+  const totals = await pool.close();
+  assert.equal(totals.malformed, 12);
+  assert.equal(pool.malformed(0), 12);
+  assert.equal(totals.packets, 12 + good.length);
+});
+
 Deno.test("pool: roomFreed resolves when a slab comes back, or after its timeout", async () => {
   const seen: Seen[] = [];
   const pool = await startPool(seen, { workers: 1, slabsPerWorker: 1, delayPerSlabMs: 200 });
