@@ -13,6 +13,7 @@ import { isSupportedLinkType } from "../dpi/decode.ts";
 import { NextResult, PcapError, PcapHandle } from "../ffi/libpcap.ts";
 import { EventLoopYield } from "../live/capture.ts";
 import { type PoolTotals, WorkerPool } from "../workers/pool.ts";
+import { PcapChunkReader } from "./pcap_chunks.ts";
 import { RuntimeError, TruncatedCaptureError } from "./errors.ts";
 import type { EventPrinter, RunSummary } from "./output.ts";
 
@@ -61,7 +62,7 @@ export function readCapture(options: OfflineOptions, printer: EventPrinter): Run
         handle.timestamp,
       );
       printer.verdict(verdict, analyzer.detection);
-      progress?.packet(handle.capturedLength);
+      progress?.read(handle.capturedLength + RECORD_OVERHEAD, 1);
     }
     progress?.done();
     const summary: RunSummary = {
@@ -77,7 +78,8 @@ export function readCapture(options: OfflineOptions, printer: EventPrinter): Run
       endpointsLearned: analyzer.memory.learned,
       seconds: (performance.now() - started) / 1000,
     };
-    return finish(printer, summary, handle, result, analyzer.stats.packets);
+    const error = result === NextResult.ERROR ? handle.error : "";
+    return finish(printer, summary, { packets: analyzer.stats.packets, error });
   } finally {
     handle.close();
   }
@@ -107,6 +109,7 @@ export async function readCaptureWithPool(
         interfaces: 1,
         engine: options.engine,
         whenFull: "wait",
+        sharedSlabs: SHARED_SLABS,
         onVerdict: (_iface, verdict, d) => printer.verdict(verdict, d),
       });
     } catch (e) {
@@ -114,16 +117,12 @@ export async function readCaptureWithPool(
     }
     const progress = startProgress(options);
     const started = performance.now();
-    let packets = 0;
-    const result = await feedPool(pool, 0, handle, yielder, (capturedLength) => {
-      packets++;
-      progress?.packet(capturedLength);
-    });
+    const fed = await feedPool(pool, 0, handle, options.path, yielder, progress);
     const totals = await pool.close();
     pool = null;
     progress?.done();
     const summary = poolSummary(options.path, linkTypeName, totals, started);
-    return finish(printer, summary, handle, result, packets);
+    return finish(printer, summary, fed);
   } finally {
     yielder.close();
     await pool?.close();
@@ -131,22 +130,77 @@ export async function readCaptureWithPool(
   }
 }
 
+/** Shared slabs of the pool reading a file: a chunk being read while workers read others. */
+const SHARED_SLABS = 4;
+
+/** How reading a capture into the pool ended. */
+export interface Fed {
+  /** Packets handed to the pool. */
+  packets: number;
+  /**
+   * Why reading stopped before the end of the file, in libpcap's words (a record cut off by
+   * the end of the file, or a corrupt one), or "" when the whole file was read.
+   */
+  error: string;
+}
+
+/** Told of what was read: file bytes (exact or estimated) and packets. */
+export interface ReadObserver {
+  read(bytes: number, packets: number): void;
+}
+
 /**
- * Hands every packet of an offline capture to the pool as interface `iface`, waiting when the
- * ring is full and letting the event loop run after each slab sent (slabs come back only while
- * it runs). `onPacket` is told each packet's captured length.
- *
- * @returns how reading ended: {@linkcode NextResult.END}, or the error result of a corrupt file
+ * Hands every packet of an offline capture (`handle`, opened from `path`) to the pool as
+ * interface `iface`. A classic pcap file is read in chunks of whole records straight into the
+ * pool's shared slabs, which every worker reads in place ({@linkcode PcapChunkReader},
+ * {@linkcode WorkerPool.broadcast}); this needs a pool started with `sharedSlabs`. Any other
+ * file (pcapng, or a pool without shared slabs) is read packet by packet through libpcap and
+ * each packet copied to its flow's worker. Either way the reader waits when every slab is in
+ * use and lets the event loop run after each slab sent (slabs come back only while it runs).
  */
 export async function feedPool(
   pool: WorkerPool,
   iface: number,
   handle: PcapHandle,
+  path: string,
   yielder: EventLoopYield,
-  onPacket?: (capturedLength: number) => void,
-): Promise<number> {
+  observer?: ReadObserver,
+): Promise<Fed> {
+  const chunks = pool.freeSharedSlab() === null ? null : PcapChunkReader.open(path, handle.snaplen);
+  if (chunks === null) return await feedPackets(pool, iface, handle, yielder, observer);
+  try {
+    const linkType = handle.linkType;
+    for (;;) {
+      let slab = pool.freeSharedSlab();
+      while (slab === null) {
+        await pool.roomFreed(1000);
+        slab = pool.freeSharedSlab();
+      }
+      const start = slab.dataEnd;
+      const bytes = chunks.fill(slab.bytes, start, start + slab.recordRoom());
+      if (bytes === 0) break;
+      slab.addRun(iface, linkType, bytes, chunks.chunkPackets);
+      pool.broadcast(slab);
+      observer?.read(bytes, chunks.chunkPackets);
+      await yielder.yield();
+    }
+    return { packets: chunks.packets, error: chunks.error };
+  } finally {
+    chunks.close();
+  }
+}
+
+/** {@linkcode feedPool} packet by packet. */
+async function feedPackets(
+  pool: WorkerPool,
+  iface: number,
+  handle: PcapHandle,
+  yielder: EventLoopYield,
+  observer?: ReadObserver,
+): Promise<Fed> {
   const linkType = handle.linkType;
   let sent = pool.slabsSent;
+  let packets = 0;
   let result: number;
   while ((result = handle.next()) === NextResult.PACKET) {
     const wait = pool.packet(
@@ -163,34 +217,31 @@ export async function feedPool(
       sent = pool.slabsSent;
       await yielder.yield();
     }
-    onPacket?.(handle.capturedLength);
+    packets++;
+    observer?.read(handle.capturedLength + RECORD_OVERHEAD, 1);
   }
-  return result;
+  return { packets, error: result === NextResult.ERROR ? handle.error : "" };
 }
 
 /**
- * Prints the summary and returns it, or throws when the read ended on a cut-off or corrupt
- * record (`result`) after `packets` packets.
+ * Prints the summary and returns it, or throws when reading ended on a cut-off or corrupt
+ * record (`fed.error`) after `fed.packets` packets.
  */
-function finish(
-  printer: EventPrinter,
-  summary: RunSummary,
-  handle: PcapHandle,
-  result: number,
-  packets: number,
-): RunSummary {
+function finish(printer: EventPrinter, summary: RunSummary, fed: Fed): RunSummary {
   printer.summary(summary);
-  if (result !== NextResult.ERROR) return summary;
-  const reason = handle.error;
+  const reason = fed.error;
+  if (reason === "") return summary;
   // libpcap says "truncated dump file" (pcap) or "truncated pcapng dump file" for a record
   // cut off by the end of the file; anything else is a corrupt record.
   if (/\btruncated\b/.test(reason)) {
     throw new TruncatedCaptureError(
-      `warning: ${summary.file} is cut off: ${packets} packets read before the cut, and ` +
+      `warning: ${summary.file} is cut off: ${fed.packets} packets read before the cut, and ` +
         `reported (${reason})`,
     );
   }
-  throw new RuntimeError(`${summary.file}: capture is corrupt after ${packets} packets: ${reason}`);
+  throw new RuntimeError(
+    `${summary.file}: capture is corrupt after ${fed.packets} packets: ${reason}`,
+  );
 }
 
 function poolSummary(
@@ -248,22 +299,27 @@ function openCapture(path: string): PcapHandle {
 }
 
 /** A one-line progress indicator on stderr. */
-class Progress {
+class Progress implements ReadObserver {
   readonly #total: number;
   readonly #started = performance.now();
   readonly #encoder = new TextEncoder();
   #packets = 0;
-  /** File bytes read so far (estimated from the packets' captured lengths). */
+  #nextUpdate = PROGRESS_STRIDE;
+  /** File bytes read so far (estimated from the packets' captured lengths when read one by one). */
   #bytes = 0;
 
   constructor(total: number) {
     this.#total = total;
   }
 
-  /** Counts a packet read; updates the line every {@linkcode PROGRESS_STRIDE} packets. */
-  packet(capturedLength: number): void {
-    this.#bytes += capturedLength + RECORD_OVERHEAD;
-    if (++this.#packets % PROGRESS_STRIDE === 0) this.#update();
+  /** Counts what was read; updates the line every {@linkcode PROGRESS_STRIDE} packets. */
+  read(bytes: number, packets: number): void {
+    this.#bytes += bytes;
+    this.#packets += packets;
+    if (this.#packets >= this.#nextUpdate) {
+      this.#nextUpdate = this.#packets + PROGRESS_STRIDE;
+      this.#update();
+    }
   }
 
   #update(): void {

@@ -231,7 +231,7 @@ class LiveRun {
           bytes: this.#wireBytes(i),
           pcapDropped: s.dropped,
           interfaceDropped: s.interfaceDropped,
-          malformed: analyzer?.stats.malformed ?? pool?.malformed[i] ?? 0,
+          malformed: analyzer?.stats.malformed ?? pool?.malformed(i) ?? 0,
           flowEvictions: analyzer?.flows.flowsEvicted,
           poolDropped: pool?.dropped[i] ?? this.#poolDrops[i] ?? 0,
           up: c.error === null,

@@ -1,7 +1,10 @@
 /**
  * The worker pool finds the same detections as the inline path over every capture of the
  * labelled corpus (../shared/corpus, skipped visibly when absent) and over our own fixtures,
- * with 1, 2, 4 and 8 workers.
+ * with 1, 2, 4 and 8 workers reading as `--read --worker-pool` does (classic pcap files in
+ * chunks into shared slabs that every worker reads, pcapng packet by packet), and with 2 and 4
+ * workers fed every capture packet by packet (each packet copied to its flow's worker, as
+ * pcapng files are).
  *
  * To keep this quick the pool runs in this process: each capture of a batch is fed as its own
  * interface of one pool (a pool keeps one analyzer per interface in each worker, and one shared
@@ -66,13 +69,30 @@ function inline(path: string): FlowEvent[] {
   }
 }
 
-async function pooled(paths: string[], workers: number): Promise<FlowEvent[][]> {
+/** How the captures reach the workers. */
+interface Feeding {
+  workers: number;
+  /** Classic pcap files read in chunks into shared slabs (else packet by packet). */
+  chunks: boolean;
+}
+
+const FEEDINGS: Feeding[] = [
+  { workers: 1, chunks: true },
+  { workers: 2, chunks: true },
+  { workers: 4, chunks: true },
+  { workers: 8, chunks: true },
+  { workers: 2, chunks: false },
+  { workers: 4, chunks: false },
+];
+
+async function pooled(paths: string[], feeding: Feeding): Promise<FlowEvent[][]> {
   const out: FlowEvent[][] = paths.map(() => []);
   const pool = await WorkerPool.start({
-    workers,
+    workers: feeding.workers,
     interfaces: paths.length,
     engine: ENGINE,
     whenFull: "wait",
+    sharedSlabs: feeding.chunks ? 4 : 0,
     // Up to 8 workers start per batch on a 2-core machine that may be busy with other jobs (once
     // over the default 30 s, in a run beside 2-worker benchmarks).
     startTimeoutMs: 120_000,
@@ -89,7 +109,7 @@ async function pooled(paths: string[], workers: number): Promise<FlowEvent[][]> 
       const h = openable(path);
       if (h === null) continue;
       try {
-        await feedPool(pool, iface, h, yielder);
+        await feedPool(pool, iface, h, path, yielder);
       } finally {
         h.close();
       }
@@ -106,13 +126,15 @@ async function checkEquivalence(paths: string[], label: string): Promise<void> {
   const reference = paths.map(inline);
   const total = reference.reduce((n, r) => n + r.length, 0);
   assert.ok(total > 0, "the captures hold detections");
-  for (const workers of [1, 2, 4, 8]) {
+  for (const feeding of FEEDINGS) {
+    const { workers } = feeding;
+    const how = feeding.chunks ? "chunks" : "packet by packet";
     const differences: string[] = [];
     const orderDependent: string[] = [];
     let detections = 0;
     for (let i = 0; i < paths.length; i += BATCH) {
       const batch = paths.slice(i, i + BATCH);
-      const results = await pooled(batch, workers);
+      const results = await pooled(batch, feeding);
       batch.forEach((path, k) => {
         const name = path.split("/").pop()!;
         detections += results[k].length;
@@ -122,11 +144,11 @@ async function checkEquivalence(paths: string[], label: string): Promise<void> {
       });
     }
     console.log(
-      `${label}, ${workers} worker(s): ${total} detections inline, ${detections} pooled, ` +
+      `${label}, ${workers} worker(s), ${how}: ${total} detections inline, ${detections} pooled, ` +
         `${differences.length} differ, ${orderDependent.length} order-dependent`,
     );
     for (const line of orderDependent) console.log(`  ${line}`);
-    assert.deepEqual(differences, [], `${workers} worker(s)`);
+    assert.deepEqual(differences, [], `${workers} worker(s), ${how}`);
     if (workers === 1) assert.deepEqual(orderDependent, [], "one worker sees the inline order");
   }
 }

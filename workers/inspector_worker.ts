@@ -2,7 +2,9 @@
  * Entry point of an inspector worker (a Web Worker started by {@linkcode WorkerPool}): one
  * {@linkcode Analyzer} per interface, fed from slabs of packets. For each slab it analyses
  * every packet, then transfers the slab back with the verdicts it produced (packets never
- * travel back). Flow affinity in the pool sends every packet of a flow to the same worker, so
+ * travel back). A shared slab (an offline capture read in chunks) is read in place by every
+ * worker, each taking the packets of its own flows, and answered with the verdicts only. Flow
+ * affinity in the pool sends every packet of a flow to the same worker, so
  * each flow's state lives in exactly one analyzer; the endpoint memory of each interface is one
  * table shared by the analyzers of all workers.
  *
@@ -10,6 +12,8 @@
  */
 
 import { Analyzer, Verdict } from "../dpi/analyzer.ts";
+import { Decoded, decodePacket } from "../dpi/decode.ts";
+import { flowHash } from "../dpi/flow_hash.ts";
 import {
   addTotals,
   emptyTotals,
@@ -29,6 +33,17 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 const reader = new SlabReader();
+const sharedReader = new SlabReader();
+/** In a pool of several workers, the worker of the last TCP/UDP packet of the shared slabs. */
+let owner = 0;
+/**
+ * Per interface, the capture time of the latest TCP/UDP packet of the shared slabs that this
+ * worker hashed (0 when it hashed none): the pool's clock for expiring flows at the end.
+ */
+let latestShared = new Float64Array(0);
+/** The pool's malformed-packet counts (see `InitMessage.malformed`), and what was added to them. */
+let malformedCounts: BigUint64Array<ArrayBufferLike> = new BigUint64Array(0);
+let reportedMalformed = new Float64Array(0);
 const verdicts = new VerdictWriter();
 /** Something to `Atomics.wait` on for the slow-worker test hook. */
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -44,14 +59,21 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
     case "init":
       settings = m;
       analyzers = new Array(m.interfaces);
+      latestShared = new Float64Array(m.interfaces);
+      malformedCounts = new BigUint64Array(m.malformed);
+      reportedMalformed = new Float64Array(m.interfaces);
       scope.postMessage({ type: "ready" });
       break;
     case "slab":
       inspect(m.id, m.buffer);
       break;
+    case "shared":
+      inspectShared(m.id);
+      break;
     case "totals":
       m.now.forEach((now, iface) => {
-        if (now > 0) analyzers[iface]?.flows.expire(now);
+        const t = Math.max(now, latestShared[iface]);
+        if (t > 0) analyzers[iface]?.flows.expire(t);
       });
       scope.postMessage({ type: "totals", totals: totals() });
       break;
@@ -61,34 +83,100 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
 };
 
 function inspect(id: number, buffer: ArrayBuffer): void {
-  const s = settings;
-  if (s === null) throw new Error("slab received before init");
+  const s = started();
   const r = reader;
   r.lay(buffer);
-  if (s.analyze) {
-    while (r.next()) {
-      const iface = r.iface;
-      const a = analyzers[iface] ?? analyzerFor(iface);
-      const v = a.analyze(
-        r.linkType,
-        r.bytes,
-        r.offset,
-        r.capturedLength,
-        r.wireLength,
-        r.timestamp,
-      );
-      if (v !== Verdict.NONE) verdicts.add(v, iface, a.detection);
-    }
-  } else {
-    while (r.next()) countedBytes += r.capturedLength;
-    countedPackets += r.count;
-  }
-  if (s.delayPerSlabMs > 0) Atomics.wait(sleeper, 0, 0, s.delayPerSlabMs);
+  while (r.next()) take(s, r);
+  if (!s.analyze) countedPackets += r.count;
+  pause(s);
+  countMalformed(s);
   const records = verdicts.take();
   scope.postMessage(
     { type: "return", id, buffer, verdicts: records },
     records === null ? [buffer] : [buffer, records],
   );
+}
+
+/**
+ * Reads a shared slab in place. In a pool of several workers every worker hashes every
+ * packet as the pool would (`WorkerPool.packet`): a TCP/UDP packet belongs to the worker
+ * `hash % workers`, any other frame to the worker of the packet before it. All workers read
+ * the same slabs in the same order, so each packet is taken by exactly one of them.
+ */
+function inspectShared(id: number): void {
+  const s = started();
+  const r = sharedReader;
+  r.lay(s.shared[id], true);
+  const workers = s.workers;
+  if (workers === 1) {
+    while (r.next()) take(s, r);
+    if (!s.analyze) countedPackets += r.count;
+  } else {
+    const slot = s.slot;
+    while (r.next()) {
+      // Decoded once, into the analyzer that takes the packet if it is this worker's.
+      const iface = r.iface;
+      const a = analyzers[iface] ?? analyzerFor(iface);
+      const status = decodePacket(r.linkType, r.bytes, r.offset, r.capturedLength, a.packet);
+      if (status === Decoded.OK) {
+        owner = flowHash(iface, a.packet) % workers;
+        latestShared[iface] = r.timestamp;
+      }
+      if (owner !== slot) continue;
+      if (!s.analyze) {
+        countedPackets++;
+        countedBytes += r.capturedLength;
+        continue;
+      }
+      const v = a.analyzeDecoded(status, r.wireLength, r.timestamp);
+      if (v !== Verdict.NONE) verdicts.add(v, iface, a.detection);
+    }
+  }
+  pause(s);
+  countMalformed(s);
+  const records = verdicts.take();
+  scope.postMessage(
+    { type: "shared-return", id, verdicts: records },
+    records === null ? [] : [records],
+  );
+}
+
+function started(): InitMessage {
+  if (settings === null) throw new Error("slab received before init");
+  return settings;
+}
+
+/** Analyses the reader's current packet (or only counts its bytes, when analysis is off). */
+function take(s: InitMessage, r: SlabReader): void {
+  if (!s.analyze) {
+    countedBytes += r.capturedLength;
+    return;
+  }
+  const iface = r.iface;
+  const a = analyzers[iface] ?? analyzerFor(iface);
+  const v = a.analyze(r.linkType, r.bytes, r.offset, r.capturedLength, r.wireLength, r.timestamp);
+  if (v !== Verdict.NONE) verdicts.add(v, iface, a.detection);
+}
+
+/** Adds the malformed packets counted since the last slab to this slot's shared counts. */
+function countMalformed(s: InitMessage): void {
+  for (let iface = 0; iface < analyzers.length; iface++) {
+    const a = analyzers[iface];
+    if (a === undefined) continue;
+    const n = a.stats.malformed;
+    if (n === reportedMalformed[iface]) continue;
+    Atomics.add(
+      malformedCounts,
+      s.slot * s.interfaces + iface,
+      BigInt(n - reportedMalformed[iface]),
+    );
+    reportedMalformed[iface] = n;
+  }
+}
+
+/** The slow-worker test hook. */
+function pause(s: InitMessage): void {
+  if (s.delayPerSlabMs > 0) Atomics.wait(sleeper, 0, 0, s.delayPerSlabMs);
 }
 
 function analyzerFor(iface: number): Analyzer {

@@ -9,6 +9,12 @@
  *   its first packet is `flushAfterMs` old, provided the worker holds no other slab (see
  *   {@linkcode WorkerPool.idle}). The worker transfers the slab back after analysis. Memory is
  *   bounded by the ring: nothing grows and nothing is allocated per packet.
+ * - **Shared slabs.** Reading a capture file, the reader fills a shared slab (a
+ *   `SharedArrayBuffer`, `sharedSlabs` of them, 2 MiB each) with a chunk of pcap records read
+ *   straight from the file, and {@linkcode WorkerPool.broadcast} hands the same slab to every
+ *   worker: each reads it in place, hashes every packet and analyses its own flows' packets,
+ *   then answers. The slab is free again once all have answered. The reading thread neither
+ *   touches nor copies a packet; the hashing is spread over the workers.
  * - **Flow affinity.** Live, the kernel chooses: each worker has its own `PACKET_FANOUT` socket
  *   on every interface, whose symmetric flow hash sends both directions of a flow to it, and the
  *   capture loop hands each socket's batch of pcap records to its worker
@@ -42,7 +48,6 @@
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from "../dpi/config.ts";
 import { Detection } from "../dpi/detection.ts";
 import { EndpointMemory } from "../dpi/endpoint_memory.ts";
-import { Decoded } from "../dpi/decode.ts";
 import { FlowHasher } from "../dpi/flow_hash.ts";
 import type { PacketSink } from "../live/capture.ts";
 import type { VerdictHandler } from "../live/inline.ts";
@@ -58,6 +63,11 @@ import { maxSlabPacketBytes, PacketCopier, Slab, SLAB_BYTES } from "./slab.ts";
 
 /** Ring slabs per worker. */
 export const SLABS_PER_WORKER = 4;
+/**
+ * Bytes of a shared slab: a chunk of a capture file. Measured on 2 cores (bench/pool_read.sh),
+ * the larger the unit the fewer the hand-overs that keep a worker waiting.
+ */
+export const SHARED_SLAB_BYTES = 2 * 1024 * 1024;
 /** Flow ids of successive incarnations of a worker slot are this far apart. */
 const ID_LANE = 2 ** 40;
 /** Packets between checks for partial slabs held too long. */
@@ -86,6 +96,8 @@ export interface WorkerPoolOptions {
   slabsPerWorker?: number;
   /** Bytes per slab (default {@linkcode SLAB_BYTES}, 512 KiB). */
   slabBytes?: number;
+  /** Shared slabs for {@linkcode WorkerPool.broadcast} (default 0: none). */
+  sharedSlabs?: number;
   /** A partial slab is handed over once its first packet is this old (default 2 ms). */
   flushAfterMs?: number;
   /** How long {@linkcode WorkerPool.close} waits for slabs in flight (default 5000 ms). */
@@ -216,11 +228,10 @@ export class WorkerPool implements PacketSink {
    */
   readonly wireBytes: Float64Array;
   /**
-   * Malformed packets per interface, seen while hashing packets taken one by one
-   * ({@linkcode packet}) to a worker; a pool of one worker hashes nothing (its workers count
-   * malformed packets in their totals either way).
+   * Malformed packets per worker slot and interface (`[slot × interfaces + iface]`), added by
+   * the workers after each slab, whichever way the packets came (see {@linkcode malformed}).
    */
-  readonly malformed: Float64Array;
+  readonly #malformed: BigUint64Array;
 
   readonly #options: WorkerPoolOptions;
   readonly #interfaces: number;
@@ -233,6 +244,13 @@ export class WorkerPool implements PacketSink {
   /** The slab being filled for each worker, or `null`. */
   readonly #filling: (Slab | null)[];
   readonly #slots: WorkerSlot[] = [];
+  /** The shared slabs, their free list, and per slab the workers yet to answer. */
+  readonly #shared: Slab[];
+  readonly #sharedFree: Int32Array;
+  #sharedFreeCount: number;
+  readonly #sharedPending: Int32Array;
+  /** Whether worker `slot` has yet to answer shared slab `id`: `[id × size + slot]`. */
+  readonly #sharedAwaited: Uint8Array;
   /** The endpoint table of each interface, shared by all workers. */
   readonly #endpoints: SharedArrayBuffer[];
   readonly #hasher = new FlowHasher();
@@ -276,7 +294,9 @@ export class WorkerPool implements PacketSink {
     this.slabBytes = options.slabBytes ?? SLAB_BYTES;
     this.#maxPacket = maxSlabPacketBytes(this.slabBytes);
     this.dropped = new Float64Array(options.interfaces);
-    this.malformed = new Float64Array(options.interfaces);
+    this.#malformed = new BigUint64Array(
+      new SharedArrayBuffer(8 * this.size * options.interfaces),
+    );
     this.wireBytes = new Float64Array(options.interfaces);
     this.#latest = new Float64Array(options.interfaces);
     this.lost = new Float64Array(options.interfaces);
@@ -289,6 +309,16 @@ export class WorkerPool implements PacketSink {
       this.#free[i] = this.capacity - 1 - i;
     }
     this.#freeCount = this.capacity;
+    const shared = options.sharedSlabs ?? 0;
+    this.#shared = Array.from({ length: shared }, (_, i) => {
+      const slab = new Slab(i, options.interfaces, SHARED_SLAB_BYTES);
+      slab.lay(new SharedArrayBuffer(SHARED_SLAB_BYTES));
+      return slab;
+    });
+    this.#sharedFree = Int32Array.from({ length: shared }, (_, i) => shared - 1 - i);
+    this.#sharedFreeCount = shared;
+    this.#sharedPending = new Int32Array(shared);
+    this.#sharedAwaited = new Uint8Array(shared * this.size);
     this.#filling = new Array(this.size).fill(null);
     const { maxEndpoints } = { ...DEFAULT_ENGINE_CONFIG, ...options.engine };
     const endpointBytes = EndpointMemory.bytes(maxEndpoints);
@@ -351,8 +381,6 @@ export class WorkerPool implements PacketSink {
         w = h % this.size;
         this.#lastWorker = w;
         this.#latest[iface] = timestamp;
-      } else if (this.#hasher.status === Decoded.MALFORMED) {
-        this.malformed[iface]++;
       }
     }
     const max = this.#maxPacket;
@@ -437,6 +465,45 @@ export class WorkerPool implements PacketSink {
   }
 
   /**
+   * A free shared slab, emptied, to fill with pcap records ({@linkcode Slab.addRun}) and
+   * {@linkcode broadcast}; it stays free until then. `null` when every shared slab is with the
+   * workers (wait with {@linkcode roomFreed}) or the pool has none.
+   */
+  freeSharedSlab(): Slab | null {
+    if (this.#sharedFreeCount === 0) return null;
+    const slab = this.#shared[this.#sharedFree[this.#sharedFreeCount - 1]];
+    slab.reset();
+    return slab;
+  }
+
+  /**
+   * Hands the shared slab from {@linkcode freeSharedSlab}, filled, to every worker; it is free
+   * again once all have answered. Its packets count as taken.
+   *
+   * @throws the error of a verdict handler that failed since the previous call
+   */
+  broadcast(slab: Slab): void {
+    if (this.#failure !== null) this.#rethrow();
+    const free = this.#sharedFreeCount - 1;
+    if (free < 0 || this.#sharedFree[free] !== slab.id || this.#shared[slab.id] !== slab) {
+      throw new Error("broadcast takes the slab freeSharedSlab gave");
+    }
+    this.#sharedFreeCount = free;
+    slab.writeHeader();
+    this.#sharedPending[slab.id] = this.size;
+    this.packets += slab.packets;
+    this.slabsSent++;
+    const message: ToWorker = { type: "shared", id: slab.id };
+    for (const [slot, s] of this.#slots.entries()) {
+      this.#sharedAwaited[slab.id * this.size + slot] = 1;
+      s.inFlight++;
+      this.#inFlight++;
+      s.worker.postMessage(message);
+    }
+    if (this.#inFlight > this.#peakInFlight) this.#peakInFlight = this.#inFlight;
+  }
+
+  /**
    * The capture loop went idle: partial slabs are handed over once their first packet is
    * `flushAfterMs` old (a timer is armed for younger ones), and only to a worker that holds no
    * other slab: a busy worker gets its partial slab when it hands a slab back. So an idle
@@ -452,6 +519,21 @@ export class WorkerPool implements PacketSink {
   /** Hands over every slab being filled. */
   flush(): void {
     for (const slab of this.#filling) if (slab !== null && slab.count > 0) this.#send(slab);
+  }
+
+  /**
+   * Malformed packets of interface `iface` analysed so far, as the workers count them (each
+   * adds its count after every slab, so this lags by the slabs in flight; a crashed worker's
+   * count stays).
+   */
+  malformed(iface: number): number {
+    const counts = this.#malformed;
+    const interfaces = this.#interfaces;
+    let n = 0;
+    for (let slot = 0; slot < this.size; slot++) {
+      n += Number(Atomics.load(counts, slot * interfaces + iface));
+    }
+    return n;
   }
 
   /** Slabs free for filling now. */
@@ -567,6 +649,9 @@ export class WorkerPool implements PacketSink {
         flowIdStride: this.size,
       },
       endpoints: this.#endpoints,
+      malformed: this.#malformed.buffer as SharedArrayBuffer,
+      workers: this.size,
+      shared: this.#shared.map((slab) => slab.buffer as SharedArrayBuffer),
       analyze: o.analyze ?? true,
       delayPerSlabMs: o.delayPerSlabMs ?? 0,
     };
@@ -682,11 +767,26 @@ export class WorkerPool implements PacketSink {
         this.#afterReturn();
         break;
       }
+      case "shared-return":
+        this.#sharedAnswered(m.id, slot);
+        if (m.verdicts !== null) this.#deliver(m.verdicts);
+        this.#afterReturn();
+        break;
       case "totals":
         s.totals?.(m.totals);
         s.totals = null;
         break;
     }
+  }
+
+  /** Worker `slot` is done with shared slab `id` (answered, or crashed): frees it after the last. */
+  #sharedAnswered(id: number, slot: number): void {
+    const i = id * this.size + slot;
+    if (this.#sharedAwaited[i] === 0) return;
+    this.#sharedAwaited[i] = 0;
+    this.#slots[slot].inFlight--;
+    this.#inFlight--;
+    if (--this.#sharedPending[id] === 0) this.#sharedFree[this.#sharedFreeCount++] = id;
   }
 
   #deliver(records: ArrayBuffer): void {
@@ -730,6 +830,14 @@ export class WorkerPool implements PacketSink {
       slab.owner = -1;
       this.#free[this.#freeCount++] = slab.id;
       this.#inFlight--;
+    }
+    // Which packets of a shared slab were this worker's is not known here: all of the slab's
+    // packets are counted, an upper bound.
+    for (const slab of this.#shared) {
+      if (this.#sharedAwaited[slab.id * this.size + slot] === 0) continue;
+      for (let i = 0; i < this.#interfaces; i++) this.lost[i] += slab.perInterface[i];
+      lostPackets += slab.packets;
+      this.#sharedAnswered(slab.id, slot);
     }
     s.inFlight = 0;
     return lostPackets;

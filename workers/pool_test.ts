@@ -1,7 +1,8 @@
 /**
  * The worker pool with real workers: verdicts equal to the inline path's, flow ids unique
  * across workers, several interfaces, back-pressure (a deliberately slow pool drops and counts,
- * never stalls and never grows), waiting instead of dropping for files, and crash recovery.
+ * never stalls and never grows), waiting instead of dropping for files, shared slabs read by
+ * every worker, and crash recovery.
  */
 import assert from "node:assert/strict";
 import { Analyzer, Verdict } from "../dpi/analyzer.ts";
@@ -353,6 +354,139 @@ Deno.test("pool: records without room in a slab are dropped and counted", async 
   assert.equal(totals.dropped, batch.length);
   assert.equal(pool.dropped[0], batch.length);
   assert.deepEqual(drops, [batch.length]);
+});
+
+/**
+ * Hands `packets` to every worker in shared slabs of `perSlab` packets (pcap records, as a
+ * capture file's chunk), waiting when none is free; returns how often it waited.
+ */
+async function broadcastAll(pool: WorkerPool, packets: Packet[], perSlab = 100): Promise<number> {
+  let waits = 0;
+  for (let i = 0; i < packets.length; i += perSlab) {
+    const batch = packets.slice(i, i + perSlab);
+    const records = pcapRecords(batch);
+    let slab = pool.freeSharedSlab();
+    while (slab === null) {
+      waits++;
+      await pool.roomFreed(5000);
+      slab = pool.freeSharedSlab();
+    }
+    slab.bytes.set(records, slab.dataEnd);
+    slab.addRun(0, LinkType.ETHERNET, records.length, batch.length);
+    pool.broadcast(slab);
+  }
+  return waits;
+}
+
+for (const workers of [1, 2, 4]) {
+  Deno.test(`pool of ${workers}: shared slabs read by every worker give the inline detections, each packet once`, async () => {
+    const packets = traffic(600);
+    const seen: Seen[] = [];
+    const pool = await startPool(seen, { workers, sharedSlabs: 4 });
+    await broadcastAll(pool, packets);
+    const totals = await pool.close();
+    const detections = seen.filter((s) => s.verdict === Verdict.DETECTION);
+    assert.deepEqual(detections.map((s) => key(s.event)).sort(), inline(packets));
+    assert.equal(totals.packets, packets.length, "every packet analysed by exactly one worker");
+    assert.equal(totals.flowsCreated, 600, "every flow in exactly one worker");
+    assert.equal(totals.dropped + totals.lost, 0);
+    assert.equal(pool.packets, packets.length);
+    const ids = detections.map((s) => s.event.flow_id);
+    assert.equal(new Set(ids).size, ids.length, "flow ids unique across workers");
+  });
+}
+
+Deno.test("pool: a shared slab is free again only once every worker has answered", async () => {
+  const seen: Seen[] = [];
+  const pool = await startPool(seen, { workers: 2, sharedSlabs: 2, delayPerSlabMs: 50 });
+  const packets = traffic(100, 4);
+  try {
+    assert.ok(pool.freeSharedSlab() !== null);
+    const waits = await broadcastAll(pool, packets, 40);
+    assert.ok(waits > 0, "both shared slabs were with the slow workers");
+    assert.equal(pool.freeSharedSlab(), null, "the last two slabs are still being read");
+    assert.equal(pool.inFlight, 4, "each slab is in flight once per worker");
+    await pool.roomFreed(5000);
+    await until(() => pool.freeSharedSlab() !== null);
+    assert.ok(pool.freeSharedSlab() !== null);
+  } finally {
+    const totals = await pool.close();
+    assert.equal(totals.packets, packets.length);
+    assert.equal(totals.dropped + totals.lost, 0);
+  }
+  assert.deepEqual(
+    seen.filter((s) => s.verdict === Verdict.DETECTION).map((s) => key(s.event)).sort(),
+    inline(packets),
+  );
+});
+
+Deno.test("pool: broadcast takes only the free shared slab it gave; a pool without shared slabs has none", async () => {
+  const seen: Seen[] = [];
+  const plain = await startPool(seen, { workers: 1 });
+  assert.equal(plain.freeSharedSlab(), null);
+  await plain.close();
+  const pool = await startPool(seen, { workers: 1, sharedSlabs: 2, delayPerSlabMs: 100 });
+  try {
+    const slab = pool.freeSharedSlab()!;
+    pool.broadcast(slab);
+    assert.throws(() => pool.broadcast(slab), /broadcast takes the slab freeSharedSlab gave/);
+    const other = pool.freeSharedSlab()!;
+    assert.notEqual(other, slab);
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("a worker that crashes holding a shared slab: the slab's packets are counted lost, the slab freed", async () => {
+  const seen: Seen[] = [];
+  const crashes: WorkerCrash[] = [];
+  const pool = await startPool(seen, {
+    workers: 2,
+    sharedSlabs: 1,
+    onCrash: (c) => crashes.push(c),
+  });
+  const packets = traffic(10, 1);
+  try {
+    // The crash request is queued before the slab: the worker dies without answering it.
+    pool.crashWorker(1);
+    await broadcastAll(pool, packets);
+    await until(() => crashes.length === 1 && pool.freeSharedSlab() !== null);
+    assert.equal(crashes.length, 1);
+    assert.equal(crashes[0].lostPackets, packets.length, "all of the slab: an upper bound");
+    assert.equal(pool.lost[0], packets.length);
+    assert.ok(pool.freeSharedSlab() !== null, "freed once the survivor answered");
+    // The replacement reads the next slab with the others.
+    await broadcastAll(pool, traffic(10, 1, 1_700_000_100));
+  } finally {
+    const totals = await pool.close();
+    assert.equal(totals.crashes, 1);
+    assert.equal(totals.lost, packets.length);
+  }
+});
+
+Deno.test("pool: the workers count malformed packets for the capture side, whichever way they came", async () => {
+  const seen: Seen[] = [];
+  const pool = await startPool(seen, { workers: 2, sharedSlabs: 1, whenFull: "wait" });
+  // An IPv4 header that claims 4 bytes (IHL 1): malformed.
+  const bad = traffic(12, 1).map((p) => {
+    const bytes = p.bytes.slice();
+    bytes[14] = 0x41;
+    return { bytes, time: p.time };
+  });
+  const good = traffic(12, 1, 1_700_000_050);
+  await feed(pool, [...bad.slice(0, 4), ...good]); // one by one (a pcapng file)
+  pool.flush(); // a slab holds packets or records, not both
+  const records = pcapRecords(bad.slice(4, 8)); // a batch of records (a live fanout socket)
+  assert.ok(pool.recordRoom(0, 600) >= records.length);
+  pool.records(0, 0, LinkType.ETHERNET, records, records.length, 4);
+  pool.flush();
+  await broadcastAll(pool, bad.slice(8)); // a shared slab (a classic pcap file)
+  await until(() => pool.malformed(0) === 12);
+  assert.equal(pool.malformed(0), 12, "counted while running");
+  const totals = await pool.close();
+  assert.equal(totals.malformed, 12);
+  assert.equal(pool.malformed(0), 12);
+  assert.equal(totals.packets, 12 + good.length);
 });
 
 Deno.test("pool: roomFreed resolves when a slab comes back, or after its timeout", async () => {

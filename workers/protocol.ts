@@ -28,6 +28,18 @@ export interface InitMessage {
    * analyzers of every worker attach to.
    */
   endpoints: SharedArrayBuffer[];
+  /**
+   * Malformed packets per slot and interface (u64, `[slot × interfaces + iface]`): each worker
+   * adds to its own slot's counts after every slab, for the capture side's statistics.
+   */
+  malformed: SharedArrayBuffer;
+  /** Workers in the pool (a worker reading a shared slab takes the flows hashed to its slot). */
+  workers: number;
+  /**
+   * The pool's shared slabs (see {@linkcode SharedSlabMessage}), laid out as the transferred
+   * ones; empty when the pool has none.
+   */
+  shared: SharedArrayBuffer[];
   /** Run the analyzers; `false` only counts packets (a benchmark hook for the channel). */
   analyze: boolean;
   /**
@@ -44,6 +56,17 @@ export interface SlabMessage {
   id: number;
   /** The slab buffer. */
   buffer: ArrayBuffer;
+}
+
+/**
+ * A shared slab to read in place: every worker reads all of its pcap records, and analyses
+ * those of the flows hashed to its slot (all of them in a pool of one worker). The slab is
+ * not written until every worker has answered with a {@linkcode SharedReturnMessage}.
+ */
+export interface SharedSlabMessage {
+  type: "shared";
+  /** The shared slab's index. */
+  id: number;
 }
 
 /** Asks for the analyzers' counters (answered after every earlier slab). */
@@ -63,7 +86,12 @@ export interface CrashMessage {
 }
 
 /** Messages to a worker. */
-export type ToWorker = InitMessage | SlabMessage | TotalsRequest | CrashMessage;
+export type ToWorker =
+  | InitMessage
+  | SlabMessage
+  | SharedSlabMessage
+  | TotalsRequest
+  | CrashMessage;
 
 /** The worker is initialised and waiting for slabs. */
 export interface ReadyMessage {
@@ -78,6 +106,15 @@ export interface ReturnMessage {
   /** The slab buffer. */
   buffer: ArrayBuffer;
   /** Verdict records (see the module documentation), or `null` when there were none. */
+  verdicts: ArrayBuffer | null;
+}
+
+/** A shared slab read: the worker is done with it, and sends the verdicts it produced. */
+export interface SharedReturnMessage {
+  type: "shared-return";
+  /** The shared slab's index. */
+  id: number;
+  /** Verdict records, or `null` when there were none. */
   verdicts: ArrayBuffer | null;
 }
 
@@ -170,7 +207,7 @@ export interface TotalsMessage {
 }
 
 /** Messages from a worker. */
-export type FromWorker = ReadyMessage | ReturnMessage | TotalsMessage;
+export type FromWorker = ReadyMessage | ReturnMessage | SharedReturnMessage | TotalsMessage;
 
 /** Bytes before the detection record in a verdict record. */
 export const VERDICT_PREFIX_BYTES = 4;

@@ -151,8 +151,11 @@ export class Slab {
   readonly id: number;
   /** Size of the slab's buffer, bytes. */
   readonly size: number;
-  /** The buffer, or `null` while a worker has it. */
-  buffer: ArrayBuffer | null = null;
+  /**
+   * The buffer, or `null` while a worker has it. A shared slab's buffer is a
+   * `SharedArrayBuffer` that stays here: workers read it in place (see `WorkerPool.broadcast`).
+   */
+  buffer: ArrayBufferLike | null = null;
   /** Bytes of the buffer. */
   bytes: Uint8Array = new Uint8Array(0);
   /** The buffer as 32-bit words. */
@@ -204,7 +207,7 @@ export class Slab {
   }
 
   /** Takes (back) a buffer of {@linkcode size} bytes and lays the views over it; empties the slab. */
-  lay(buffer: ArrayBuffer): void {
+  lay(buffer: ArrayBufferLike): void {
     if (buffer.byteLength !== this.size) {
       throw new RangeError(`this slab is ${this.size} bytes, got ${buffer.byteLength}`);
     }
@@ -277,15 +280,22 @@ export class Slab {
     length: number,
     packets: number,
   ): void {
-    if (length > this.recordRoom()) {
-      throw new RangeError(`${length} bytes of records do not fit in ${this.recordRoom()}`);
-    }
-    if (this.count > 0 && this.format !== SlabFormat.RECORDS) {
-      throw new RangeError("this slab holds packets, not pcap records");
-    }
+    this.#checkRun(length);
+    this.bytes.set(length === source.length ? source : source.subarray(0, length), this.dataEnd);
+    this.addRun(iface, linkType, length, packets);
+  }
+
+  /**
+   * Registers the `length` bytes after the data written so far as a run of `packets` pcap
+   * records of one interface: records written there in place (a chunk read straight from a
+   * capture file). `length` is at most {@linkcode recordRoom}.
+   *
+   * @throws {RangeError} when the run does not fit or the slab already holds packets
+   */
+  addRun(iface: number, linkType: number, length: number, packets: number): void {
+    this.#checkRun(length);
     this.format = SlabFormat.RECORDS;
     const at = this.dataEnd;
-    this.bytes.set(length === source.length ? source : source.subarray(0, length), at);
     const e = this.#words - ENTRY_WORDS * (this.count + 1);
     this.floats[e >> 1] = packets;
     const w = this.words;
@@ -299,13 +309,33 @@ export class Slab {
     this.perInterface[iface] += packets;
   }
 
-  /** Writes the header and hands the buffer over (the slab no longer holds it). */
-  seal(): ArrayBuffer {
-    const buffer = this.buffer!;
+  #checkRun(length: number): void {
+    if (length > this.recordRoom()) {
+      throw new RangeError(`${length} bytes of records do not fit in ${this.recordRoom()}`);
+    }
+    if (this.count > 0 && this.format !== SlabFormat.RECORDS) {
+      throw new RangeError("this slab holds packets, not pcap records");
+    }
+  }
+
+  /** Writes the header, for a reader on another thread. */
+  writeHeader(): void {
     this.words[0] = this.count;
     this.words[1] = this.dataEnd;
     this.words[2] = this.format;
     this.words[3] = this.packets;
+  }
+
+  /**
+   * Writes the header and hands the buffer over to be transferred (the slab no longer holds
+   * it).
+   *
+   * @throws {TypeError} for a shared slab (its buffer is never transferred)
+   */
+  seal(): ArrayBuffer {
+    const buffer = this.buffer;
+    if (!(buffer instanceof ArrayBuffer)) throw new TypeError("only an unshared slab is sealed");
+    this.writeHeader();
     this.buffer = null;
     return buffer;
   }
@@ -346,13 +376,17 @@ export class SlabReader {
   #runEnd = 0;
   /** Word index of the current index entry. */
   #e = 0;
+  /** Whether each run's wire bytes are summed into its index entry (not in a shared slab). */
+  #tally = true;
 
   /**
-   * Lays the reader over a received slab buffer (before the first packet).
+   * Lays the reader over a received slab buffer (before the first packet). A shared slab
+   * (read by several workers at once) is only read: its runs' wire bytes are not written.
    *
    * @throws {RangeError} when the buffer is not a well-formed slab
    */
-  lay(buffer: ArrayBuffer): void {
+  lay(buffer: ArrayBufferLike, shared = false): void {
+    this.#tally = !shared;
     const size = buffer.byteLength;
     checkSize(size);
     this.bytes = new Uint8Array(buffer);
@@ -378,8 +412,8 @@ export class SlabReader {
   }
 
   /**
-   * Moves to the next packet. In a `RECORDS` slab it also sums each run's wire bytes into
-   * the run's index entry, for the capture side's byte counters.
+   * Moves to the next packet. In a `RECORDS` slab that is not shared it also sums each run's
+   * wire bytes into the run's index entry, for the capture side's byte counters.
    *
    * @returns `false` after the last packet
    * @throws {RangeError} when a pcap record runs past its run
@@ -414,7 +448,7 @@ export class SlabReader {
       this.#select(i);
       this.#at = this.#words[this.#e + 2];
       this.#runEnd = this.#at + this.#words[this.#e + 3];
-      this.#words[this.#e + 4] = 0;
+      if (this.#tally) this.#words[this.#e + 4] = 0;
     }
     const v = this.#view;
     const at = this.#at;
@@ -425,7 +459,7 @@ export class SlabReader {
     this.capturedLength = caplen;
     const wire = v.getUint32(at + 12, true);
     this.wireLength = wire;
-    this.#words[this.#e + 4] += wire;
+    if (this.#tally) this.#words[this.#e + 4] += wire;
     this.offset = at + RECORD_HEADER_BYTES;
     this.#at = next;
     return true;

@@ -1,0 +1,240 @@
+/**
+ * Reading a classic pcap file in large chunks of whole records, for the worker pool's offline
+ * path: one `read` per chunk straight into a slab, no call and no copy per packet on the
+ * reading thread. libpcap still opens the file (it checks the file header and gives the link
+ * type and snapshot length); this reader then takes the records that libpcap would return, one
+ * chunk at a time, and leaves each record header in the form `pcap_dump` writes here
+ * (little-endian, microseconds: see `workers/slab.ts`), exactly as libpcap would present it:
+ *
+ * - a file of the other byte order has its headers swapped;
+ * - a nanosecond file has its fractions divided by 1000 (libpcap's default microsecond
+ *   precision);
+ * - a record captured longer than the file's snapshot length is cut to it (the rest of its
+ *   bytes dropped);
+ * - a record longer than {@linkcode MAX_CAPTURE_LENGTH} ends the read as corrupt, and a record
+ *   cut off by the end of the file as truncated, with libpcap's own wording (see
+ *   {@linkcode PcapChunkReader.error}).
+ *
+ * Only the common format is read here: magic `a1b2c3d4` or `a1b23c4d` in either byte order,
+ * version 2.4 (what tcpdump, tshark and libpcap write). {@linkcode PcapChunkReader.open}
+ * returns `null` for anything else (pcapng, older versions, modified formats), which the
+ * caller then reads packet by packet through libpcap.
+ *
+ * @module
+ */
+
+/** Bytes of the pcap file header. */
+export const PCAP_FILE_HEADER_BYTES = 24;
+/** Bytes of a pcap record header. */
+const RECORD_HEADER_BYTES = 16;
+/**
+ * The longest record libpcap accepts for the link types btblocker decodes
+ * (`MAXIMUM_SNAPLEN`); a longer one makes the file corrupt.
+ */
+export const MAX_CAPTURE_LENGTH = 262144;
+/** The smallest chunk: room for the longest record and its header. */
+export const MIN_CHUNK_BYTES = RECORD_HEADER_BYTES + MAX_CAPTURE_LENGTH;
+
+const MAGIC_MICRO = 0xa1b2c3d4;
+const MAGIC_NANO = 0xa1b23c4d;
+
+/**
+ * Reads the whole records of a classic pcap file into caller-provided chunks (see the module
+ * documentation).
+ *
+ * @example
+ * ```ts ignore
+ * import { PcapChunkReader } from "./pcap_chunks.ts";
+ * const reader = PcapChunkReader.open("capture.pcap", 262144);
+ * if (reader !== null) {
+ *   const chunk = new Uint8Array(1 << 20);
+ *   let bytes;
+ *   while ((bytes = reader.fill(chunk, 0, chunk.length)) > 0) {
+ *     console.log(reader.chunkPackets, "packets in", bytes, "bytes");
+ *   }
+ *   if (reader.error !== "") console.error(reader.error);
+ *   reader.close();
+ * }
+ * ```
+ */
+export class PcapChunkReader {
+  /** Packets in the chunk of the last {@linkcode fill}. */
+  chunkPackets = 0;
+  /** Packets of every chunk filled so far. */
+  packets = 0;
+  /**
+   * Why reading ended early, in libpcap's words ("truncated dump file; …" for a record cut
+   * off by the end of the file, "invalid packet capture length …" for a corrupt one), or ""
+   * (the file ended cleanly, or has not ended yet).
+   */
+  error = "";
+
+  readonly #file: Deno.FsFile;
+  readonly #swapped: boolean;
+  readonly #nano: boolean;
+  readonly #snapshot: number;
+  /** The start of a record cut off by the previous chunk's end, moved to the next chunk. */
+  readonly #carry = new Uint8Array(MIN_CHUNK_BYTES);
+  #carried = 0;
+  #ended = false;
+  /** End of the bytes after the last whole record (moves when records are cut to the snapshot). */
+  #tailEnd = 0;
+
+  private constructor(file: Deno.FsFile, swapped: boolean, nano: boolean, snapshot: number) {
+    this.#file = file;
+    this.#swapped = swapped;
+    this.#nano = nano;
+    this.#snapshot = snapshot;
+  }
+
+  /**
+   * Opens `path` positioned at its first record, or returns `null` when it is not a classic
+   * pcap file of the format read here (or not a regular file).
+   *
+   * @param path the capture, already opened successfully by libpcap
+   * @param snapshot the snapshot length libpcap reports for it (`pcap_snapshot`)
+   */
+  static open(path: string, snapshot: number): PcapChunkReader | null {
+    let file: Deno.FsFile;
+    try {
+      file = Deno.openSync(path);
+    } catch {
+      return null;
+    }
+    try {
+      if (!file.statSync().isFile) throw null;
+      const header = new Uint8Array(PCAP_FILE_HEADER_BYTES);
+      let read = 0;
+      while (read < header.length) {
+        const n = file.readSync(header.subarray(read));
+        if (n === null) throw null;
+        read += n;
+      }
+      const v = new DataView(header.buffer);
+      const magic = v.getUint32(0, true);
+      const swappedMagic = v.getUint32(0, false);
+      const swapped = swappedMagic === MAGIC_MICRO || swappedMagic === MAGIC_NANO;
+      if (!swapped && magic !== MAGIC_MICRO && magic !== MAGIC_NANO) throw null;
+      const little = !swapped;
+      if (v.getUint16(4, little) !== 2 || v.getUint16(6, little) !== 4) throw null;
+      const nano = (swapped ? swappedMagic : magic) === MAGIC_NANO;
+      return new PcapChunkReader(file, swapped, nano, snapshot);
+    } catch (e) {
+      file.close();
+      if (e === null) return null;
+      throw e;
+    }
+  }
+
+  /**
+   * Fills `target[start, end)` with the next whole records (headers little-endian, in
+   * microseconds) and returns their bytes; {@linkcode chunkPackets} says how many
+   * records. 0 when the file is at its end or reading ended on a bad record
+   * ({@linkcode error}). A record cut by `end` is kept for the next call.
+   *
+   * @throws {RangeError} when the region is smaller than {@linkcode MIN_CHUNK_BYTES}
+   */
+  fill(target: Uint8Array, start: number, end: number): number {
+    if (end - start < MIN_CHUNK_BYTES) {
+      throw new RangeError(`a chunk holds at least ${MIN_CHUNK_BYTES} bytes, got ${end - start}`);
+    }
+    this.chunkPackets = 0;
+    if (this.#ended) return 0;
+    let filled = start;
+    if (this.#carried > 0) {
+      target.set(this.#carry.subarray(0, this.#carried), start);
+      filled += this.#carried;
+      this.#carried = 0;
+    }
+    let eof = false;
+    while (filled < end) {
+      const n = this.#file.readSync(target.subarray(filled, end));
+      if (n === null) {
+        eof = true;
+        break;
+      }
+      filled += n;
+    }
+    const whole = this.#records(target, start, filled);
+    const tail = this.#tailEnd - whole;
+    if (this.error === "" && tail > 0) {
+      if (eof) this.error = truncation(target, whole, tail, this.#swapped);
+      else {
+        this.#carry.set(target.subarray(whole, whole + tail));
+        this.#carried = tail;
+      }
+    }
+    if (eof || this.error !== "") this.#ended = true;
+    this.packets += this.chunkPackets;
+    return whole - start;
+  }
+
+  /** Closes the file. */
+  close(): void {
+    this.#file.close();
+  }
+
+  /**
+   * Checks (and rewrites where needed) the whole records of `bytes[start, end)` in place and
+   * returns where they end;
+   * counts them in {@linkcode chunkPackets}; sets {@linkcode error} at a record too long.
+   */
+  #records(bytes: Uint8Array, start: number, end: number): number {
+    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const little = !this.#swapped;
+    const snapshot = this.#snapshot;
+    // A file written on this machine in microseconds needs no rewriting.
+    const rewrite = this.#swapped || this.#nano;
+    let at = start;
+    let packets = 0;
+    while (end - at >= RECORD_HEADER_BYTES) {
+      let caplen = v.getUint32(at + 8, little);
+      if (caplen > MAX_CAPTURE_LENGTH) {
+        // libpcap names the snapshot length when the record exceeds it too.
+        this.error = caplen > snapshot
+          ? `invalid packet capture length ${caplen}, bigger than snaplen of ${snapshot}`
+          : `invalid packet capture length ${caplen}, bigger than maximum of ${MAX_CAPTURE_LENGTH}`;
+        break;
+      }
+      const next = at + RECORD_HEADER_BYTES + caplen;
+      if (next > end) break;
+      if (caplen > snapshot) {
+        // libpcap keeps the first `snapshot` bytes and drops the rest.
+        bytes.copyWithin(at + RECORD_HEADER_BYTES + snapshot, next, end);
+        end -= caplen - snapshot;
+        caplen = snapshot;
+        v.setUint32(at + 8, caplen, little);
+      }
+      if (rewrite) this.#rewrite(v, at);
+      at += RECORD_HEADER_BYTES + caplen;
+      packets++;
+    }
+    this.chunkPackets = packets;
+    this.#tailEnd = end;
+    return at;
+  }
+
+  /** Rewrites the record header at `at` little-endian and in microseconds. */
+  #rewrite(v: DataView, at: number): void {
+    const little = !this.#swapped;
+    const seconds = v.getUint32(at, little);
+    const fraction = v.getUint32(at + 4, little);
+    const caplen = v.getUint32(at + 8, little);
+    const wire = v.getUint32(at + 12, little);
+    v.setUint32(at, seconds, true);
+    v.setUint32(at + 4, this.#nano ? Math.floor(fraction / 1000) : fraction, true);
+    v.setUint32(at + 8, caplen, true);
+    v.setUint32(at + 12, wire, true);
+  }
+}
+
+/** libpcap's message for a record cut off by the end of the file (`tail` bytes at `at`). */
+function truncation(bytes: Uint8Array, at: number, tail: number, swapped: boolean): string {
+  if (tail < RECORD_HEADER_BYTES) {
+    return `truncated dump file; tried to read ${RECORD_HEADER_BYTES} header bytes, only got ${tail}`;
+  }
+  const caplen = new DataView(bytes.buffer, bytes.byteOffset + at + 8, 4).getUint32(0, !swapped);
+  return `truncated dump file; tried to read ${caplen} captured bytes, only got ${
+    tail - RECORD_HEADER_BYTES
+  }`;
+}
