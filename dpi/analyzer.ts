@@ -179,27 +179,13 @@ export class Analyzer {
     wireLength: number,
     timestamp: number,
   ): number {
-    return this.analyzeDecoded(
-      decodePacket(linkType, buf, offset, capturedLength, this.packet),
-      wireLength,
-      timestamp,
-    );
-  }
-
-  /**
-   * Analyses the frame just decoded into {@linkcode packet} (by `decodePacket`, which returned
-   * `status`): the second half of {@linkcode analyze}, for a caller that decoded the frame
-   * itself (a pool worker hashes every packet's flow to find its own).
-   *
-   * @returns a {@linkcode Verdict}
-   */
-  analyzeDecoded(status: number, wireLength: number, timestamp: number): number {
     const p = this.packet;
     const stats = this.stats;
     stats.packets++;
     stats.bytes += wireLength;
     p.timestamp = timestamp;
     p.wireLength = wireLength;
+    const status = decodePacket(linkType, buf, offset, capturedLength, p);
     if (status !== Decoded.OK) {
       this.#countUndecoded(status);
       return Verdict.NONE;

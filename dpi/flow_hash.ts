@@ -57,26 +57,18 @@ export class FlowHasher {
     const status = decodePacket(linkType, buf, offset, capturedLength, p);
     this.status = status;
     if (status !== Decoded.OK) return -1;
-    return flowHash(iface, p);
+    const s = p.src;
+    const d = p.dst;
+    const a = endpointHash(s[0], s[1], s[2], s[3], p.srcPort);
+    const b = endpointHash(d[0], d[1], d[2], d[3], p.dstPort);
+    // Order-independent combination: both directions give the same value.
+    const lo = a < b ? a : b;
+    const hi = a < b ? b : a;
+    let h = Math.imul(lo ^ (p.l4 << 24) ^ iface, 0x9e3779b1) ^ hi;
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    return (h ^ (h >>> 16)) >>> 0;
   }
-}
-
-/**
- * The flow hash of a packet decoded as TCP/UDP (see {@linkcode FlowHasher.hash}): equal for
- * both directions of a flow on the same interface.
- */
-export function flowHash(iface: number, p: Packet): number {
-  const s = p.src;
-  const d = p.dst;
-  const a = endpointHash(s[0], s[1], s[2], s[3], p.srcPort);
-  const b = endpointHash(d[0], d[1], d[2], d[3], p.dstPort);
-  // Order-independent combination: both directions give the same value.
-  const lo = a < b ? a : b;
-  const hi = a < b ? b : a;
-  let h = Math.imul(lo ^ (p.l4 << 24) ^ iface, 0x9e3779b1) ^ hi;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
 }
 
 /** Mixes one endpoint (four address words and a port) into 32 bits. */

@@ -12,13 +12,14 @@
  */
 
 import { Analyzer, Verdict } from "../dpi/analyzer.ts";
-import { Decoded, decodePacket } from "../dpi/decode.ts";
-import { flowHash } from "../dpi/flow_hash.ts";
+import { FlowHasher } from "../dpi/flow_hash.ts";
 import {
   addTotals,
   emptyTotals,
   type FromWorker,
   type InitMessage,
+  OWNER_FOLLOWS,
+  OWNER_UNKNOWN,
   type ToWorker,
   VerdictWriter,
   type WorkerTotals,
@@ -34,11 +35,14 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 const reader = new SlabReader();
 const sharedReader = new SlabReader();
+const hasher = new FlowHasher();
+/** The owner table of each shared slab (see `OWNER_UNKNOWN`). */
+let ownerTables: Int16Array[] = [];
 /** In a pool of several workers, the worker of the last TCP/UDP packet of the shared slabs. */
 let owner = 0;
 /**
- * Per interface, the capture time of the latest TCP/UDP packet of the shared slabs that this
- * worker hashed (0 when it hashed none): the pool's clock for expiring flows at the end.
+ * Per interface, the capture time of the latest TCP/UDP packet of the shared slabs (0 before
+ * the first): the pool's clock for expiring flows at the end.
  */
 let latestShared = new Float64Array(0);
 /** The pool's malformed-packet counts (see `InitMessage.malformed`), and what was added to them. */
@@ -60,6 +64,7 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
       settings = m;
       analyzers = new Array(m.interfaces);
       latestShared = new Float64Array(m.interfaces);
+      ownerTables = m.owners.map((b) => new Int16Array(b));
       malformedCounts = new BigUint64Array(m.malformed);
       reportedMalformed = new Float64Array(m.interfaces);
       scope.postMessage({ type: "ready" });
@@ -98,38 +103,36 @@ function inspect(id: number, buffer: ArrayBuffer): void {
 }
 
 /**
- * Reads a shared slab in place. In a pool of several workers every worker hashes every
- * packet as the pool would (`WorkerPool.packet`): a TCP/UDP packet belongs to the worker
- * `hash % workers`, any other frame to the worker of the packet before it. All workers read
- * the same slabs in the same order, so each packet is taken by exactly one of them.
+ * Reads a shared slab in place. In a pool of several workers a TCP/UDP packet belongs to the
+ * worker `hash % workers`, as the pool would send it (`WorkerPool.packet`), any other frame to
+ * the worker of the packet before it. The slab's owner table records each packet's owner:
+ * first this worker hashes its own block of the packets (a contiguous share, so that workers
+ * write apart), then it reads the whole slab in order, computing any owner still unknown
+ * itself, and analyses the packets it owns. All workers read the same slabs in the same
+ * order, so each packet is taken by exactly one of them.
  */
 function inspectShared(id: number): void {
   const s = started();
   const r = sharedReader;
   r.lay(s.shared[id], true);
-  const workers = s.workers;
-  if (workers === 1) {
+  if (s.workers === 1) {
     while (r.next()) take(s, r);
     if (!s.analyze) countedPackets += r.count;
   } else {
+    const owners = ownerTables[id];
+    hashBlock(s, r, owners);
+    r.rewind();
     const slot = s.slot;
-    while (r.next()) {
-      // Decoded once, into the analyzer that takes the packet if it is this worker's.
-      const iface = r.iface;
-      const a = analyzers[iface] ?? analyzerFor(iface);
-      const status = decodePacket(r.linkType, r.bytes, r.offset, r.capturedLength, a.packet);
-      if (status === Decoded.OK) {
-        owner = flowHash(iface, a.packet) % workers;
-        latestShared[iface] = r.timestamp;
+    for (let i = 0; r.next(); i++) {
+      let o = owners[i];
+      if (o === OWNER_UNKNOWN) o = owners[i] = ownerOf(s, r);
+      if (o !== OWNER_FOLLOWS) {
+        owner = o;
+        latestShared[r.iface] = r.timestamp;
       }
       if (owner !== slot) continue;
-      if (!s.analyze) {
-        countedPackets++;
-        countedBytes += r.capturedLength;
-        continue;
-      }
-      const v = a.analyzeDecoded(status, r.wireLength, r.timestamp);
-      if (v !== Verdict.NONE) verdicts.add(v, iface, a.detection);
+      if (!s.analyze) countedPackets++;
+      take(s, r);
     }
   }
   pause(s);
@@ -139,6 +142,21 @@ function inspectShared(id: number): void {
     { type: "shared-return", id, verdicts: records },
     records === null ? [] : [records],
   );
+}
+
+/** Writes the owners of this worker's block of the shared slab's packets still unknown. */
+function hashBlock(s: InitMessage, r: SlabReader, owners: Int16Array): void {
+  const from = Math.floor(s.slot * r.count / s.workers);
+  const to = Math.floor((s.slot + 1) * r.count / s.workers);
+  for (let i = 0; i < to && r.next(); i++) {
+    if (i >= from && owners[i] === OWNER_UNKNOWN) owners[i] = ownerOf(s, r);
+  }
+}
+
+/** The owner table entry of the reader's current packet. */
+function ownerOf(s: InitMessage, r: SlabReader): number {
+  const h = hasher.hash(r.iface, r.linkType, r.bytes, r.offset, r.capturedLength);
+  return h < 0 ? OWNER_FOLLOWS : h % s.workers;
 }
 
 function started(): InitMessage {

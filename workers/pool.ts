@@ -12,9 +12,11 @@
  * - **Shared slabs.** Reading a capture file, the reader fills a shared slab (a
  *   `SharedArrayBuffer`, `sharedSlabs` of them, 2 MiB each) with a chunk of pcap records read
  *   straight from the file, and {@linkcode WorkerPool.broadcast} hands the same slab to every
- *   worker: each reads it in place, hashes every packet and analyses its own flows' packets,
- *   then answers. The slab is free again once all have answered. The reading thread neither
- *   touches nor copies a packet; the hashing is spread over the workers.
+ *   worker: each reads it in place and analyses its own flows' packets, then answers. The
+ *   slab is free again once all have answered. Which worker owns a packet is found once per
+ *   packet, by the workers together: each hashes the flows of its own block of the slab into
+ *   the slab's owner table, and computes itself any entry it needs that is not there yet. The
+ *   reading thread neither touches nor copies a packet.
  * - **Flow affinity.** Live, the kernel chooses: each worker has its own `PACKET_FANOUT` socket
  *   on every interface, whose symmetric flow hash sends both directions of a flow to it, and the
  *   capture loop hands each socket's batch of pcap records to its worker
@@ -55,11 +57,12 @@ import {
   addTotals,
   emptyTotals,
   type FromWorker,
+  OWNER_UNKNOWN,
   readVerdicts,
   type ToWorker,
   type WorkerTotals,
 } from "./protocol.ts";
-import { maxSlabPacketBytes, PacketCopier, Slab, SLAB_BYTES } from "./slab.ts";
+import { maxSlabPacketBytes, maxSlabRecords, PacketCopier, Slab, SLAB_BYTES } from "./slab.ts";
 
 /** Ring slabs per worker. */
 export const SLABS_PER_WORKER = 4;
@@ -246,6 +249,8 @@ export class WorkerPool implements PacketSink {
   readonly #slots: WorkerSlot[] = [];
   /** The shared slabs, their free list, and per slab the workers yet to answer. */
   readonly #shared: Slab[];
+  /** Per shared slab, its owner table (none in a pool of one worker). */
+  readonly #owners: Int16Array<SharedArrayBuffer>[];
   readonly #sharedFree: Int32Array;
   #sharedFreeCount: number;
   readonly #sharedPending: Int32Array;
@@ -315,6 +320,11 @@ export class WorkerPool implements PacketSink {
       slab.lay(new SharedArrayBuffer(SHARED_SLAB_BYTES));
       return slab;
     });
+    this.#owners = this.size === 1
+      ? []
+      : this.#shared.map(() =>
+        new Int16Array(new SharedArrayBuffer(2 * maxSlabRecords(SHARED_SLAB_BYTES)))
+      );
     this.#sharedFree = Int32Array.from({ length: shared }, (_, i) => shared - 1 - i);
     this.#sharedFreeCount = shared;
     this.#sharedPending = new Int32Array(shared);
@@ -490,6 +500,7 @@ export class WorkerPool implements PacketSink {
     }
     this.#sharedFreeCount = free;
     slab.writeHeader();
+    if (this.size > 1) this.#owners[slab.id].fill(OWNER_UNKNOWN, 0, slab.packets);
     this.#sharedPending[slab.id] = this.size;
     this.packets += slab.packets;
     this.slabsSent++;
@@ -652,6 +663,7 @@ export class WorkerPool implements PacketSink {
       malformed: this.#malformed.buffer as SharedArrayBuffer,
       workers: this.size,
       shared: this.#shared.map((slab) => slab.buffer as SharedArrayBuffer),
+      owners: this.#owners.map((table) => table.buffer),
       analyze: o.analyze ?? true,
       delayPerSlabMs: o.delayPerSlabMs ?? 0,
     };

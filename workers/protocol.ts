@@ -40,6 +40,11 @@ export interface InitMessage {
    * ones; empty when the pool has none.
    */
   shared: SharedArrayBuffer[];
+  /**
+   * Per shared slab, its owner table (`Int16Array`, one entry per packet; see
+   * {@linkcode OWNER_UNKNOWN}); empty in a pool of one worker.
+   */
+  owners: SharedArrayBuffer[];
   /** Run the analyzers; `false` only counts packets (a benchmark hook for the channel). */
   analyze: boolean;
   /**
@@ -48,6 +53,18 @@ export interface InitMessage {
    */
   delayPerSlabMs: number;
 }
+
+/**
+ * An owner table entry not yet computed. Before it hands a shared slab to the workers, the pool
+ * fills the slab's owner table with it; each worker then hashes its own block of the slab's
+ * packets and writes each one's owner: the slot its flow belongs to, or {@linkcode OWNER_FOLLOWS}.
+ * A worker reading the slab in order computes itself any entry still unknown when it gets there
+ * (the value is the same whoever computes it), so each packet's flow is hashed about once.
+ */
+export const OWNER_UNKNOWN = -2;
+
+/** An owner table entry for a frame that is not TCP/UDP: it goes with the packet before it. */
+export const OWNER_FOLLOWS = -1;
 
 /** A slab of packets to analyse (its buffer is transferred). */
 export interface SlabMessage {
@@ -60,8 +77,9 @@ export interface SlabMessage {
 
 /**
  * A shared slab to read in place: every worker reads all of its pcap records, and analyses
- * those of the flows hashed to its slot (all of them in a pool of one worker). The slab is
- * not written until every worker has answered with a {@linkcode SharedReturnMessage}.
+ * those of the flows hashed to its slot (all of them in a pool of one worker), as its owner
+ * table says. The slab is not written until every worker has answered with a
+ * {@linkcode SharedReturnMessage}.
  */
 export interface SharedSlabMessage {
   type: "shared";

@@ -134,6 +134,14 @@ export function maxSlabPacketBytes(size: number): number {
   return size - SLAB_HEADER_BYTES - ENTRY_BYTES - 3;
 }
 
+/**
+ * The most packets a `RECORDS` slab of `size` bytes can carry (every pcap record has a 16-byte
+ * header): the size of a shared slab's owner table (see `WorkerPool.broadcast`).
+ */
+export function maxSlabRecords(size: number): number {
+  return Math.floor((size - SLAB_HEADER_BYTES) / RECORD_HEADER_BYTES);
+}
+
 /** Throws unless `size` is a valid slab size. */
 function checkSize(size: number): void {
   if (!(Number.isInteger(size) && size >= MIN_SLAB_BYTES && size % 8 === 0 && size < 2 ** 31)) {
@@ -409,6 +417,13 @@ export class SlabReader {
     this.#at = 0;
     this.#runEnd = 0;
     this.count = format === SlabFormat.PACKETS ? entries : this.#words[3];
+  }
+
+  /** Goes back before the first packet, to read the slab again. */
+  rewind(): void {
+    this.#entry = 0;
+    this.#at = 0;
+    this.#runEnd = 0;
   }
 
   /**

@@ -3,6 +3,7 @@ import { pcapBytes } from "../tests/helpers/pcap_writer.ts";
 import {
   ENTRY_BYTES,
   maxSlabPacketBytes,
+  maxSlabRecords,
   MIN_SLAB_BYTES,
   PacketCopier,
   Slab,
@@ -178,4 +179,30 @@ Deno.test("slab: a slab holds packets or records, never both; a cut record is re
   const r = new SlabReader();
   r.lay(other.seal());
   assert.throws(() => r.next(), RangeError);
+});
+
+Deno.test("slab: a shared slab of the most records it can hold, read, rewound and read again alike", () => {
+  const slab = new Slab(0, 1, MIN_SLAB_BYTES);
+  slab.lay(new SharedArrayBuffer(MIN_SLAB_BYTES));
+  const run = records(Array.from({ length: 4000 }, () => new Uint8Array(0)), 1);
+  slab.appendRecords(0, 1, run, run.length, 4000);
+  const rest = records([new Uint8Array(0)], 2);
+  while (slab.recordRoom() >= rest.length) slab.appendRecords(0, 1, rest, rest.length, 1);
+  slab.writeHeader();
+  // Runs of one record each: still at most as many as the owner table has entries.
+  assert.ok(slab.packets <= maxSlabRecords(MIN_SLAB_BYTES));
+  assert.ok(slab.packets > 4000);
+  const r = new SlabReader();
+  r.lay(slab.buffer!, true);
+  const read = () => {
+    const times: number[] = [];
+    while (r.next()) times.push(r.timestamp);
+    return times;
+  };
+  const first = read();
+  assert.equal(first.length, slab.packets);
+  r.rewind();
+  assert.deepEqual(read(), first);
+  // The biggest possible count: records alone, 16 bytes each, in one run.
+  assert.equal(maxSlabRecords(MIN_SLAB_BYTES), (MIN_SLAB_BYTES - SLAB_HEADER_BYTES) / 16);
 });
