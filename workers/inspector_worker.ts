@@ -12,18 +12,16 @@
  */
 
 import { Analyzer, Verdict } from "../dpi/analyzer.ts";
-import { FlowHasher } from "../dpi/flow_hash.ts";
 import {
   addTotals,
   emptyTotals,
   type FromWorker,
   type InitMessage,
-  OWNER_FOLLOWS,
-  OWNER_UNKNOWN,
   type ToWorker,
   VerdictWriter,
   type WorkerTotals,
 } from "./protocol.ts";
+import { SharedSlabSplit } from "./shared_split.ts";
 import { SlabReader } from "./slab.ts";
 
 /** The parts of the worker global scope used here (typed without the worker lib). */
@@ -35,16 +33,10 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 const reader = new SlabReader();
 const sharedReader = new SlabReader();
-const hasher = new FlowHasher();
 /** The owner table of each shared slab (see `OWNER_UNKNOWN`). */
 let ownerTables: Int16Array[] = [];
-/** In a pool of several workers, the worker of the last TCP/UDP packet of the shared slabs. */
-let owner = 0;
-/**
- * Per interface, the capture time of the latest TCP/UDP packet of the shared slabs (0 before
- * the first): the pool's clock for expiring flows at the end.
- */
-let latestShared = new Float64Array(0);
+/** In a pool of several workers, which packets of the shared slabs are this worker's. */
+let split: SharedSlabSplit | null = null;
 /** The pool's malformed-packet counts (see `InitMessage.malformed`), and what was added to them. */
 let malformedCounts: BigUint64Array<ArrayBufferLike> = new BigUint64Array(0);
 let reportedMalformed = new Float64Array(0);
@@ -63,7 +55,7 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
     case "init":
       settings = m;
       analyzers = new Array(m.interfaces);
-      latestShared = new Float64Array(m.interfaces);
+      split = m.workers > 1 ? new SharedSlabSplit(m.slot, m.workers, m.interfaces) : null;
       ownerTables = m.owners.map((b) => new Int16Array(b));
       malformedCounts = new BigUint64Array(m.malformed);
       reportedMalformed = new Float64Array(m.interfaces);
@@ -77,7 +69,7 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
       break;
     case "totals":
       m.now.forEach((now, iface) => {
-        const t = Math.max(now, latestShared[iface]);
+        const t = Math.max(now, split?.latest[iface] ?? 0);
         if (t > 0) analyzers[iface]?.flows.expire(t);
       });
       scope.postMessage({ type: "totals", totals: totals() });
@@ -103,34 +95,20 @@ function inspect(id: number, buffer: ArrayBuffer): void {
 }
 
 /**
- * Reads a shared slab in place. In a pool of several workers a TCP/UDP packet belongs to the
- * worker `hash % workers`, as the pool would send it (`WorkerPool.packet`), any other frame to
- * the worker of the packet before it. The slab's owner table records each packet's owner:
- * first this worker hashes its own block of the packets (a contiguous share, so that workers
- * write apart), then it reads the whole slab in order, computing any owner still unknown
- * itself, and analyses the packets it owns. All workers read the same slabs in the same
- * order, so each packet is taken by exactly one of them.
+ * Reads a shared slab in place: all of its packets in a pool of one worker, else the packets
+ * its owner table gives this worker (see {@linkcode SharedSlabSplit}).
  */
 function inspectShared(id: number): void {
   const s = started();
   const r = sharedReader;
   r.lay(s.shared[id], true);
-  if (s.workers === 1) {
+  if (split === null) {
     while (r.next()) take(s, r);
     if (!s.analyze) countedPackets += r.count;
   } else {
     const owners = ownerTables[id];
-    hashBlock(s, r, owners);
-    r.rewind();
-    const slot = s.slot;
-    for (let i = 0; r.next(); i++) {
-      let o = owners[i];
-      if (o === OWNER_UNKNOWN) o = owners[i] = ownerOf(s, r);
-      if (o !== OWNER_FOLLOWS) {
-        owner = o;
-        latestShared[r.iface] = r.timestamp;
-      }
-      if (owner !== slot) continue;
+    split.claim(r, owners);
+    while (split.nextOwn(r, owners)) {
       if (!s.analyze) countedPackets++;
       take(s, r);
     }
@@ -142,21 +120,6 @@ function inspectShared(id: number): void {
     { type: "shared-return", id, verdicts: records },
     records === null ? [] : [records],
   );
-}
-
-/** Writes the owners of this worker's block of the shared slab's packets still unknown. */
-function hashBlock(s: InitMessage, r: SlabReader, owners: Int16Array): void {
-  const from = Math.floor(s.slot * r.count / s.workers);
-  const to = Math.floor((s.slot + 1) * r.count / s.workers);
-  for (let i = 0; i < to && r.next(); i++) {
-    if (i >= from && owners[i] === OWNER_UNKNOWN) owners[i] = ownerOf(s, r);
-  }
-}
-
-/** The owner table entry of the reader's current packet. */
-function ownerOf(s: InitMessage, r: SlabReader): number {
-  const h = hasher.hash(r.iface, r.linkType, r.bytes, r.offset, r.capturedLength);
-  return h < 0 ? OWNER_FOLLOWS : h % s.workers;
 }
 
 function started(): InitMessage {

@@ -1,0 +1,221 @@
+/**
+ * How a `--read` would scale with a core for every worker, measured one worker at a time so
+ * that no two threads share a core: each worker's share of a classic pcap file (what
+ * `WorkerPool.broadcast` gives it: the shared slabs, its block of the owner table to hash, its
+ * own flows' packets to analyse) is run alone in a fresh process, as a fresh worker would run
+ * it (its code starts cold), with the owner table's other blocks filled beforehand as the other
+ * workers would fill them meanwhile. The reading thread's share (the file read in 2 MiB chunks)
+ * is timed apart. The projected speed-up over inline is inline's time over the slowest share
+ * (the reader's or a worker's). Unlike `bench/pool_cpu.ts`, the workers do not take turns on
+ * the cores; like it, memory bandwidth and caches shared by many busy cores are not modelled,
+ * nor the handing over of slabs and verdicts (one message per 2 MiB chunk each way).
+ * Fresh process per share, medians of RUNS.
+ *
+ *   deno run --allow-all bench/pool_share.ts [CAPTURE] [RUNS] [WORKER COUNTS...]
+ *
+ * CAPTURE defaults to bench/out/big.pcap (bench/big_capture.sh builds it), RUNS to 3, the
+ * worker counts to 1 2 4 8.
+ *
+ * @module
+ */
+
+import { Analyzer } from "../dpi/analyzer.ts";
+import { FlowHasher } from "../dpi/flow_hash.ts";
+import { NextResult, PcapHandle } from "../ffi/libpcap.ts";
+import { PcapChunkReader } from "../cli/pcap_chunks.ts";
+import { SHARED_SLAB_BYTES } from "../workers/pool.ts";
+import { OWNER_FOLLOWS, OWNER_UNKNOWN } from "../workers/protocol.ts";
+import { SharedSlabSplit } from "../workers/shared_split.ts";
+import { maxSlabRecords, Slab, SlabReader } from "../workers/slab.ts";
+
+/** Stands in a hash file for a frame that is not TCP/UDP. */
+const NO_FLOW = 0xffffffff;
+
+/** Inline: every packet read with `pcap_next_ex` and analysed on one thread; ms. */
+function inline(path: string): number {
+  const handle = PcapHandle.openOffline(path);
+  const analyzer = new Analyzer({});
+  const linkType = handle.linkType;
+  const started = performance.now();
+  while (handle.next() === NextResult.PACKET) {
+    analyzer.analyze(
+      linkType,
+      handle.data,
+      handle.dataOffset,
+      handle.capturedLength,
+      handle.wireLength,
+      handle.timestamp,
+    );
+  }
+  const ms = performance.now() - started;
+  handle.close();
+  return ms;
+}
+
+/**
+ * Reads the capture in chunks into one shared slab, as `--read --worker-pool` does, and calls
+ * `each` with every chunk; returns the ms spent reading.
+ */
+function readChunks(path: string, each: (slab: Slab) => void): number {
+  const handle = PcapHandle.openOffline(path);
+  const linkType = handle.linkType;
+  const reader = PcapChunkReader.open(path, handle.snaplen);
+  handle.close();
+  if (reader === null) throw new Error(`${path} is not a classic pcap file`);
+  const slab = new Slab(0, 1, SHARED_SLAB_BYTES);
+  slab.lay(new SharedArrayBuffer(SHARED_SLAB_BYTES));
+  let reading = 0;
+  try {
+    for (;;) {
+      const t = performance.now();
+      slab.reset();
+      const bytes = reader.fill(slab.bytes, slab.dataEnd, slab.dataEnd + slab.recordRoom());
+      if (bytes > 0) {
+        slab.addRun(0, linkType, bytes, reader.chunkPackets);
+        slab.writeHeader();
+      }
+      reading += performance.now() - t;
+      if (bytes === 0) return reading;
+      each(slab);
+    }
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * Worker `slot` of `workers` alone: for every chunk, the other workers' blocks of the owner
+ * table are filled from `hashes` (untimed), then this worker's claim and analysis are timed.
+ * Returns `[reader ms, worker ms]`.
+ */
+function share(path: string, workers: number, slot: number, hashes: Uint32Array): number[] {
+  const analyzer = new Analyzer({});
+  const reader = new SlabReader();
+  const owners = new Int16Array(maxSlabRecords(SHARED_SLAB_BYTES));
+  const split = workers > 1 ? new SharedSlabSplit(slot, workers, 1) : null;
+  let first = 0;
+  let working = 0;
+  const take = () =>
+    analyzer.analyze(
+      reader.linkType,
+      reader.bytes,
+      reader.offset,
+      reader.capturedLength,
+      reader.wireLength,
+      reader.timestamp,
+    );
+  const reading = readChunks(path, (slab) => {
+    reader.lay(slab.buffer!, true);
+    const n = reader.count;
+    if (split !== null) {
+      const from = Math.floor(slot * n / workers);
+      const to = Math.floor((slot + 1) * n / workers);
+      for (let i = 0; i < n; i++) {
+        const h = hashes[first + i];
+        owners[i] = i >= from && i < to
+          ? OWNER_UNKNOWN
+          : h === NO_FLOW
+          ? OWNER_FOLLOWS
+          : h % workers;
+      }
+    }
+    first += n;
+    const t = performance.now();
+    if (split === null) {
+      while (reader.next()) take();
+    } else {
+      split.claim(reader, owners);
+      while (split.nextOwn(reader, owners)) take();
+    }
+    working += performance.now() - t;
+  });
+  return [reading, working];
+}
+
+/** The flow hash of every packet of the capture, in order ({@linkcode NO_FLOW} for others). */
+function flowHashes(path: string): Uint32Array {
+  const handle = PcapHandle.openOffline(path);
+  const hasher = new FlowHasher();
+  const linkType = handle.linkType;
+  let out = new Uint32Array(1 << 20);
+  let n = 0;
+  while (handle.next() === NextResult.PACKET) {
+    if (n === out.length) {
+      const grown = new Uint32Array(2 * n);
+      grown.set(out);
+      out = grown;
+    }
+    const h = hasher.hash(0, linkType, handle.data, handle.dataOffset, handle.capturedLength);
+    out[n++] = h < 0 ? NO_FLOW : h;
+  }
+  handle.close();
+  return out.subarray(0, n);
+}
+
+function median(values: number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  return v[v.length >> 1];
+}
+
+/** Runs one child (`inline`, or a share) in a fresh process; returns its ms. */
+async function measure(args: string[]): Promise<number[]> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", new URL(import.meta.url).pathname, "--child", ...args],
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`the child ${args.join(" ")} failed`);
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+if (Deno.args[0] === "--child") {
+  const [, kind, path, workers, slot, hashFile] = Deno.args;
+  const result = kind === "inline" ? [inline(path)] : share(
+    path,
+    Number(workers),
+    Number(slot),
+    new Uint32Array(Deno.readFileSync(hashFile).buffer),
+  );
+  console.log(JSON.stringify(result));
+} else {
+  const path = Deno.args[0] ?? "bench/out/big.pcap";
+  const runs = Number(Deno.args[1] ?? 3);
+  const counts = Deno.args.length > 2 ? Deno.args.slice(2).map(Number) : [1, 2, 4, 8];
+  try {
+    Deno.statSync(path);
+  } catch {
+    console.error(`pool_share: ${path} not found (build it: bash bench/big_capture.sh)`);
+    Deno.exit(1);
+  }
+  const hashFile = Deno.makeTempFileSync({ suffix: ".hashes" });
+  try {
+    Deno.writeFileSync(hashFile, new Uint8Array(flowHashes(path).slice().buffer));
+    console.log(`${path}, each share alone in a fresh process, ms, medians of ${runs} runs`);
+    console.log("setting   reader  shares (fastest–slowest)  projected speed-up with a core each");
+    const inlineRuns: number[] = [];
+    for (let i = 0; i < runs; i++) inlineRuns.push((await measure(["inline", path]))[0]);
+    const inlineMs = median(inlineRuns);
+    console.log(`inline    ${inlineMs.toFixed(0).padStart(6)}  ${"".padEnd(24)}  1.00x`);
+    for (const workers of counts) {
+      const reading: number[] = [];
+      const shares: number[] = [];
+      for (let slot = 0; slot < workers; slot++) {
+        const r: number[][] = [];
+        for (let i = 0; i < runs; i++) {
+          r.push(await measure(["share", path, String(workers), String(slot), hashFile]));
+        }
+        reading.push(median(r.map((x) => x[0])));
+        shares.push(median(r.map((x) => x[1])));
+      }
+      const reader = median(reading);
+      const slowest = Math.max(...shares);
+      const range = `${Math.min(...shares).toFixed(0)}–${slowest.toFixed(0)}`;
+      console.log(
+        `pool ${String(workers).padEnd(4)} ${reader.toFixed(0).padStart(6)}  ${range.padEnd(24)}  ${
+          (inlineMs / Math.max(reader, slowest)).toFixed(2)
+        }x`,
+      );
+    }
+  } finally {
+    Deno.removeSync(hashFile);
+  }
+}
