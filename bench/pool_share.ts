@@ -9,7 +9,10 @@
  * (the reader's or a worker's). Unlike `bench/pool_cpu.ts`, the workers do not take turns on
  * the cores; like it, memory bandwidth and caches shared by many busy cores are not modelled,
  * nor the handing over of slabs and verdicts (one message per 2 MiB chunk each way).
- * Fresh process per share, medians of RUNS.
+ * Each process runs its share twice: cold (the first pass, as a fresh worker, whose code
+ * starts in V8's interpreter), and warm (a fresh analyzer over the capture again, code already
+ * compiled, as a worker that has been running a while, live). Rounds interleaved (inline, then
+ * every share), medians of RUNS.
  *
  *   deno run --allow-all bench/pool_share.ts [CAPTURE] [RUNS] [WORKER COUNTS...]
  *
@@ -20,6 +23,7 @@
  */
 
 import { Analyzer } from "../dpi/analyzer.ts";
+import { DEFAULT_ENGINE_CONFIG } from "../dpi/config.ts";
 import { FlowHasher } from "../dpi/flow_hash.ts";
 import { NextResult, PcapHandle } from "../ffi/libpcap.ts";
 import { PcapChunkReader } from "../cli/pcap_chunks.ts";
@@ -89,7 +93,8 @@ function readChunks(path: string, each: (slab: Slab) => void): number {
  * Returns `[reader ms, worker ms]`.
  */
 function share(path: string, workers: number, slot: number, hashes: Uint32Array): number[] {
-  const analyzer = new Analyzer({});
+  // A worker's share of the flow table, as the pool gives it.
+  const analyzer = new Analyzer({ maxFlows: Math.ceil(DEFAULT_ENGINE_CONFIG.maxFlows / workers) });
   const reader = new SlabReader();
   const owners = new Int16Array(maxSlabRecords(SHARED_SLAB_BYTES));
   const split = workers > 1 ? new SharedSlabSplit(slot, workers, 1) : null;
@@ -157,8 +162,11 @@ function median(values: number[]): number {
   return v[v.length >> 1];
 }
 
-/** Runs one child (`inline`, or a share) in a fresh process; returns its ms. */
-async function measure(args: string[]): Promise<number[]> {
+/**
+ * Runs one child (`inline`, or a share) in a fresh process; returns its reader and working ms
+ * (inline: 0 and its ms) of the cold and the warm pass.
+ */
+async function measure(args: string[]): Promise<number[][]> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", new URL(import.meta.url).pathname, "--child", ...args],
     stderr: "inherit",
@@ -169,13 +177,16 @@ async function measure(args: string[]): Promise<number[]> {
 
 if (Deno.args[0] === "--child") {
   const [, kind, path, workers, slot, hashFile] = Deno.args;
-  const result = kind === "inline" ? [inline(path)] : share(
-    path,
-    Number(workers),
-    Number(slot),
-    new Uint32Array(Deno.readFileSync(hashFile).buffer),
-  );
-  console.log(JSON.stringify(result));
+  // Two passes: the first with cold code (a fresh worker), the second with a fresh analyzer
+  // but code already compiled (a worker that has been running for a while).
+  const pass = kind === "inline" ? () => [0, inline(path)] : () =>
+    share(
+      path,
+      Number(workers),
+      Number(slot),
+      new Uint32Array(Deno.readFileSync(hashFile).buffer),
+    );
+  console.log(JSON.stringify([pass(), pass()]));
 } else {
   const path = Deno.args[0] ?? "bench/out/big.pcap";
   const runs = Number(Deno.args[1] ?? 3);
@@ -189,31 +200,55 @@ if (Deno.args[0] === "--child") {
   const hashFile = Deno.makeTempFileSync({ suffix: ".hashes" });
   try {
     Deno.writeFileSync(hashFile, new Uint8Array(flowHashes(path).slice().buffer));
-    console.log(`${path}, each share alone in a fresh process, ms, medians of ${runs} runs`);
-    console.log("setting   reader  shares (fastest–slowest)  projected speed-up with a core each");
-    const inlineRuns: number[] = [];
-    for (let i = 0; i < runs; i++) inlineRuns.push((await measure(["inline", path]))[0]);
-    const inlineMs = median(inlineRuns);
-    console.log(`inline    ${inlineMs.toFixed(0).padStart(6)}  ${"".padEnd(24)}  1.00x`);
-    for (const workers of counts) {
-      const reading: number[] = [];
-      const shares: number[] = [];
-      for (let slot = 0; slot < workers; slot++) {
-        const r: number[][] = [];
-        for (let i = 0; i < runs; i++) {
-          r.push(await measure(["share", path, String(workers), String(slot), hashFile]));
+    // Rounds: inline, then every share of every worker count, so that the machine's load
+    // drifting over the benchmark hits every setting alike.
+    const results = new Map<string, number[][][]>();
+    const record = async (key: string, args: string[]) =>
+      results.set(key, [...results.get(key) ?? [], await measure(args)]);
+    for (let i = 0; i < runs; i++) {
+      await record("inline", ["inline", path]);
+      for (const workers of counts) {
+        for (let slot = 0; slot < workers; slot++) {
+          await record(`${workers} ${slot}`, [
+            "share",
+            path,
+            String(workers),
+            String(slot),
+            hashFile,
+          ]);
         }
-        reading.push(median(r.map((x) => x[0])));
-        shares.push(median(r.map((x) => x[1])));
       }
-      const reader = median(reading);
-      const slowest = Math.max(...shares);
-      const range = `${Math.min(...shares).toFixed(0)}–${slowest.toFixed(0)}`;
+    }
+    /** Median over the runs of `part` (0 reader, 1 working) of pass `pass` of `key`. */
+    const ms = (key: string, pass: number, part: number) =>
+      median(results.get(key)!.map((r) => r[pass][part]));
+    for (
+      const [pass, name] of ["cold (a fresh worker)", "warm (code already compiled)"].entries()
+    ) {
       console.log(
-        `pool ${String(workers).padEnd(4)} ${reader.toFixed(0).padStart(6)}  ${range.padEnd(24)}  ${
-          (inlineMs / Math.max(reader, slowest)).toFixed(2)
-        }x`,
+        `\n${path}, each share alone in a fresh process, ${name}: ms, medians of ${runs}`,
       );
+      console.log(
+        "setting   reader  shares (fastest–slowest)  projected speed-up with a core each",
+      );
+      const inlineMs = ms("inline", pass, 1);
+      console.log(`inline    ${inlineMs.toFixed(0).padStart(6)}  ${"".padEnd(24)}  1.00x`);
+      for (const workers of counts) {
+        const reading: number[] = [];
+        const shares: number[] = [];
+        for (let slot = 0; slot < workers; slot++) {
+          reading.push(ms(`${workers} ${slot}`, pass, 0));
+          shares.push(ms(`${workers} ${slot}`, pass, 1));
+        }
+        const reader = median(reading);
+        const slowest = Math.max(...shares);
+        const range = `${Math.min(...shares).toFixed(0)}–${slowest.toFixed(0)}`;
+        console.log(
+          `pool ${String(workers).padEnd(4)} ${reader.toFixed(0).padStart(6)}  ${
+            range.padEnd(24)
+          }  ${(inlineMs / Math.max(reader, slowest)).toFixed(2)}x`,
+        );
+      }
     }
   } finally {
     Deno.removeSync(hashFile);
