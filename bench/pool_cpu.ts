@@ -18,10 +18,11 @@
  */
 
 import { Analyzer } from "../dpi/analyzer.ts";
-import { NextResult, PcapHandle } from "../ffi/libpcap.ts";
+import { PcapHandle } from "../ffi/libpcap.ts";
 import { EventLoopYield } from "../live/capture.ts";
 import { feedPool } from "../cli/offline.ts";
 import { WorkerPool } from "../workers/pool.ts";
+import { analyzeAll, poolBenchArgs } from "./pool_bench.ts";
 
 /** CPU milliseconds per thread name. */
 type ThreadCpu = Map<string, number>;
@@ -69,19 +70,9 @@ async function child(path: string, workers: number): Promise<void> {
   let started: number;
   if (workers === 0) {
     const analyzer = new Analyzer({});
-    const linkType = handle.linkType;
     before = threads();
     started = performance.now();
-    while (handle.next() === NextResult.PACKET) {
-      analyzer.analyze(
-        linkType,
-        handle.data,
-        handle.dataOffset,
-        handle.capturedLength,
-        handle.wireLength,
-        handle.timestamp,
-      );
-    }
+    analyzeAll(handle, analyzer);
   } else {
     const pool = await WorkerPool.start({
       workers,
@@ -149,15 +140,7 @@ async function measure(path: string, workers: number): Promise<Run> {
 if (Deno.args[0] === "--child") {
   await child(Deno.args[1], Number(Deno.args[2]));
 } else {
-  const path = Deno.args[0] ?? "bench/out/big.pcap";
-  const runs = Number(Deno.args[1] ?? 3);
-  const counts = Deno.args.length > 2 ? Deno.args.slice(2).map(Number) : [1, 2, 4, 8];
-  try {
-    Deno.statSync(path);
-  } catch {
-    console.error(`pool_cpu: ${path} not found (build it: bash bench/big_capture.sh)`);
-    Deno.exit(1);
-  }
+  const { path, runs, counts } = poolBenchArgs("pool_cpu", Deno.args);
   console.log(
     `${path}, CPU ms during the read, medians of ${runs} runs on ${navigator.hardwareConcurrency} cores`,
   );

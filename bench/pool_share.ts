@@ -31,6 +31,7 @@ import { SHARED_SLAB_BYTES } from "../workers/pool.ts";
 import { OWNER_FOLLOWS, OWNER_UNKNOWN } from "../workers/protocol.ts";
 import { SharedSlabSplit } from "../workers/shared_split.ts";
 import { maxSlabRecords, Slab, SlabReader } from "../workers/slab.ts";
+import { analyzeAll, poolBenchArgs } from "./pool_bench.ts";
 
 /** Stands in a hash file for a frame that is not TCP/UDP. */
 const NO_FLOW = 0xffffffff;
@@ -39,18 +40,8 @@ const NO_FLOW = 0xffffffff;
 function inline(path: string): number {
   const handle = PcapHandle.openOffline(path);
   const analyzer = new Analyzer({});
-  const linkType = handle.linkType;
   const started = performance.now();
-  while (handle.next() === NextResult.PACKET) {
-    analyzer.analyze(
-      linkType,
-      handle.data,
-      handle.dataOffset,
-      handle.capturedLength,
-      handle.wireLength,
-      handle.timestamp,
-    );
-  }
+  analyzeAll(handle, analyzer);
   const ms = performance.now() - started;
   handle.close();
   return ms;
@@ -188,15 +179,7 @@ if (Deno.args[0] === "--child") {
     );
   console.log(JSON.stringify([pass(), pass()]));
 } else {
-  const path = Deno.args[0] ?? "bench/out/big.pcap";
-  const runs = Number(Deno.args[1] ?? 3);
-  const counts = Deno.args.length > 2 ? Deno.args.slice(2).map(Number) : [1, 2, 4, 8];
-  try {
-    Deno.statSync(path);
-  } catch {
-    console.error(`pool_share: ${path} not found (build it: bash bench/big_capture.sh)`);
-    Deno.exit(1);
-  }
+  const { path, runs, counts } = poolBenchArgs("pool_share", Deno.args);
   const hashFile = Deno.makeTempFileSync({ suffix: ".hashes" });
   try {
     Deno.writeFileSync(hashFile, new Uint8Array(flowHashes(path).slice().buffer));
