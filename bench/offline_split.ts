@@ -22,7 +22,7 @@ import { PcapBatch } from "../ffi/pcap_batch.ts";
 import { FlowHasher } from "../dpi/flow_hash.ts";
 import { maxSlabPacketBytes, PacketCopier, Slab, SLAB_BYTES, SlabReader } from "../workers/slab.ts";
 import { SHARED_SLAB_BYTES } from "../workers/pool.ts";
-import { PcapChunkReader } from "../cli/pcap_chunks.ts";
+import { readChunks } from "./pool_bench.ts";
 
 const path = Deno.args[0] ?? "bench/out/big.pcap";
 const runs = Number(Deno.args[1] ?? 5);
@@ -115,20 +115,7 @@ const reader = new SlabReader();
 
 /** Reads the capture in chunks into the shared slab; `each` is told of every chunk. */
 function chunks(h: PcapHandle, each: () => void): number {
-  const r = PcapChunkReader.open(path, h.snaplen);
-  if (r === null) throw new Error(`${path} is not a classic pcap file`);
-  try {
-    for (;;) {
-      shared.reset();
-      const bytes = r.fill(shared.bytes, shared.dataEnd, shared.dataEnd + shared.recordRoom());
-      if (bytes === 0) return r.packets;
-      shared.addRun(0, h.linkType, bytes, r.chunkPackets);
-      shared.writeHeader();
-      each();
-    }
-  } finally {
-    r.close();
-  }
+  return readChunks(path, h, shared, each).packets;
 }
 measure("read in 2 MiB chunks (pool, classic pcap files)", (h) => chunks(h, () => {}));
 measure("  + walk of every packet, twice (each worker)", (h) =>

@@ -1,13 +1,51 @@
 /**
- * What the per-thread pool benchmarks (`pool_cpu.ts`, `pool_share.ts`) share: their arguments
- * (`[CAPTURE] [RUNS] [WORKER COUNTS...]`, with defaults, the capture checked) and the inline
- * read they compare with.
+ * What the pool benchmarks share: the arguments of the per-thread ones (`pool_cpu.ts`,
+ * `pool_share.ts`: `[CAPTURE] [RUNS] [WORKER COUNTS...]`, with defaults, the capture checked),
+ * the inline read they compare with, and the pool's chunked read of a classic pcap file
+ * (`pool_share.ts`, `offline_split.ts`).
  *
  * @module
  */
 
+import { PcapChunkReader } from "../cli/pcap_chunks.ts";
 import type { Analyzer } from "../dpi/analyzer.ts";
 import { NextResult, type PcapHandle } from "../ffi/libpcap.ts";
+import type { Slab } from "../workers/slab.ts";
+
+/**
+ * Reads the classic pcap file `path` (opened as `handle`, for its snap length and link type) in
+ * chunks of whole records straight into `slab`, a shared slab, as `--read --worker-pool` does,
+ * and calls `each` after every chunk.
+ *
+ * @returns the packets read, and the ms spent reading (not in `each`)
+ * @throws {Error} when the file is not a classic pcap file
+ */
+export function readChunks(
+  path: string,
+  handle: PcapHandle,
+  slab: Slab,
+  each: () => void,
+): { packets: number; readingMs: number } {
+  const reader = PcapChunkReader.open(path, handle.snaplen);
+  if (reader === null) throw new Error(`${path} is not a classic pcap file`);
+  let readingMs = 0;
+  try {
+    for (;;) {
+      const t = performance.now();
+      slab.reset();
+      const bytes = reader.fill(slab.bytes, slab.dataEnd, slab.dataEnd + slab.recordRoom());
+      if (bytes > 0) {
+        slab.addRun(0, handle.linkType, bytes, reader.chunkPackets);
+        slab.writeHeader();
+      }
+      readingMs += performance.now() - t;
+      if (bytes === 0) return { packets: reader.packets, readingMs };
+      each();
+    }
+  } finally {
+    reader.close();
+  }
+}
 
 /** Inline: every packet of `handle` read with `pcap_next_ex` and analysed, on this thread. */
 export function analyzeAll(handle: PcapHandle, analyzer: Analyzer): void {

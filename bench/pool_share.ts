@@ -26,12 +26,11 @@ import { Analyzer } from "../dpi/analyzer.ts";
 import { DEFAULT_ENGINE_CONFIG } from "../dpi/config.ts";
 import { FlowHasher } from "../dpi/flow_hash.ts";
 import { NextResult, PcapHandle } from "../ffi/libpcap.ts";
-import { PcapChunkReader } from "../cli/pcap_chunks.ts";
 import { SHARED_SLAB_BYTES } from "../workers/pool.ts";
 import { OWNER_FOLLOWS, OWNER_UNKNOWN } from "../workers/protocol.ts";
 import { SharedSlabSplit } from "../workers/shared_split.ts";
 import { maxSlabRecords, Slab, SlabReader } from "../workers/slab.ts";
-import { analyzeAll, poolBenchArgs } from "./pool_bench.ts";
+import { analyzeAll, poolBenchArgs, readChunks } from "./pool_bench.ts";
 
 /** Stands in a hash file for a frame that is not TCP/UDP. */
 const NO_FLOW = 0xffffffff;
@@ -45,37 +44,6 @@ function inline(path: string): number {
   const ms = performance.now() - started;
   handle.close();
   return ms;
-}
-
-/**
- * Reads the capture in chunks into one shared slab, as `--read --worker-pool` does, and calls
- * `each` with every chunk; returns the ms spent reading.
- */
-function readChunks(path: string, each: (slab: Slab) => void): number {
-  const handle = PcapHandle.openOffline(path);
-  const linkType = handle.linkType;
-  const reader = PcapChunkReader.open(path, handle.snaplen);
-  handle.close();
-  if (reader === null) throw new Error(`${path} is not a classic pcap file`);
-  const slab = new Slab(0, 1, SHARED_SLAB_BYTES);
-  slab.lay(new SharedArrayBuffer(SHARED_SLAB_BYTES));
-  let reading = 0;
-  try {
-    for (;;) {
-      const t = performance.now();
-      slab.reset();
-      const bytes = reader.fill(slab.bytes, slab.dataEnd, slab.dataEnd + slab.recordRoom());
-      if (bytes > 0) {
-        slab.addRun(0, linkType, bytes, reader.chunkPackets);
-        slab.writeHeader();
-      }
-      reading += performance.now() - t;
-      if (bytes === 0) return reading;
-      each(slab);
-    }
-  } finally {
-    reader.close();
-  }
 }
 
 /**
@@ -100,7 +68,10 @@ function share(path: string, workers: number, slot: number, hashes: Uint32Array)
       reader.wireLength,
       reader.timestamp,
     );
-  const reading = readChunks(path, (slab) => {
+  const slab = new Slab(0, 1, SHARED_SLAB_BYTES);
+  slab.lay(new SharedArrayBuffer(SHARED_SLAB_BYTES));
+  const handle = PcapHandle.openOffline(path);
+  const { readingMs } = readChunks(path, handle, slab, () => {
     reader.lay(slab.buffer!, true);
     const n = reader.count;
     if (split !== null) {
@@ -125,7 +96,8 @@ function share(path: string, workers: number, slot: number, hashes: Uint32Array)
     }
     working += performance.now() - t;
   });
-  return [reading, working];
+  handle.close();
+  return [readingMs, working];
 }
 
 /** The flow hash of every packet of the capture, in order ({@linkcode NO_FLOW} for others). */
