@@ -177,9 +177,10 @@ export async function feedPool(
         slab = pool.freeSharedSlab();
       }
       const start = slab.dataEnd;
-      const bytes = chunks.fill(slab.bytes, start, start + slab.recordRoom());
+      const offsets = slab.recordOffsets ?? undefined;
+      const bytes = chunks.fill(slab.bytes, start, start + slab.recordRoom(), offsets);
       if (bytes === 0) break;
-      slab.addRun(iface, linkType, bytes, chunks.chunkPackets);
+      slab.addRun(iface, linkType, bytes, chunks.chunkPackets, offsets !== undefined);
       pool.broadcast(slab);
       observer?.read(bytes, chunks.chunkPackets);
       await yielder.yield();

@@ -132,11 +132,18 @@ export class PcapChunkReader {
    * records. 0 when the file is at its end or reading ended on a bad record
    * ({@linkcode error}). A record cut by `end` is kept for the next call.
    *
-   * @throws {RangeError} when the region is smaller than {@linkcode MIN_CHUNK_BYTES}
+   * @param offsets when given, receives where each record starts in `target` (the chunk's
+   *   `k`-th record at `offsets[k]`), found on the walk that checks them anyway; it holds at
+   *   least `(end - start) / 16` entries
+   * @throws {RangeError} when the region is smaller than {@linkcode MIN_CHUNK_BYTES}, or
+   *   `offsets` too short for it
    */
-  fill(target: Uint8Array, start: number, end: number): number {
+  fill(target: Uint8Array, start: number, end: number, offsets?: Uint32Array): number {
     if (end - start < MIN_CHUNK_BYTES) {
       throw new RangeError(`a chunk holds at least ${MIN_CHUNK_BYTES} bytes, got ${end - start}`);
+    }
+    if (offsets !== undefined && offsets.length < Math.floor((end - start) / RECORD_HEADER_BYTES)) {
+      throw new RangeError(`${offsets.length} record offsets are too few for ${end - start} bytes`);
     }
     this.chunkPackets = 0;
     if (this.#ended) return 0;
@@ -155,7 +162,7 @@ export class PcapChunkReader {
       }
       filled += n;
     }
-    const whole = this.#records(target, start, filled);
+    const whole = this.#records(target, start, filled, offsets);
     const tail = this.#tailEnd - whole;
     if (this.error === "" && tail > 0) {
       if (eof) this.error = truncation(target, whole, tail, this.#swapped);
@@ -176,10 +183,10 @@ export class PcapChunkReader {
 
   /**
    * Checks (and rewrites where needed) the whole records of `bytes[start, end)` in place and
-   * returns where they end;
-   * counts them in {@linkcode chunkPackets}; sets {@linkcode error} at a record too long.
+   * returns where they end; counts them in {@linkcode chunkPackets} (and writes where each
+   * starts into `offsets`, when given); sets {@linkcode error} at a record too long.
    */
-  #records(bytes: Uint8Array, start: number, end: number): number {
+  #records(bytes: Uint8Array, start: number, end: number, offsets?: Uint32Array): number {
     const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const little = !this.#swapped;
     const snapshot = this.#snapshot;
@@ -206,6 +213,7 @@ export class PcapChunkReader {
         v.setUint32(at + 8, caplen, little);
       }
       if (rewrite) this.#rewrite(v, at);
+      if (offsets !== undefined) offsets[packets] = at;
       at += RECORD_HEADER_BYTES + caplen;
       packets++;
     }

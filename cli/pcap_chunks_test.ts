@@ -112,7 +112,7 @@ function readWithLibpcap(path: string): Reading & { snaplen: number } {
 /**
  * Reads `path` with {@linkcode PcapChunkReader} into regions of exactly `MIN_CHUNK_BYTES`
  * starting at `start` of a larger buffer, walking the little-endian microsecond records of
- * each chunk and checking the reader's counts against the walk.
+ * each chunk and checking the reader's counts and record offsets against the walk.
  */
 function readInChunks(
   path: string,
@@ -123,11 +123,12 @@ function readInChunks(
   assert.notEqual(reader, null, `${path}: the chunk reader refused a classic pcap file`);
   const chunk = new Uint8Array(start + MIN_CHUNK_BYTES + 7);
   const v = new DataView(chunk.buffer);
+  const offsets = new Uint32Array(MIN_CHUNK_BYTES / 16);
   const packets: Packet[] = [];
   const perChunk: number[] = [];
   try {
     let bytes: number;
-    while ((bytes = reader!.fill(chunk, start, start + MIN_CHUNK_BYTES)) > 0) {
+    while ((bytes = reader!.fill(chunk, start, start + MIN_CHUNK_BYTES, offsets)) > 0) {
       assert.ok(bytes <= MIN_CHUNK_BYTES, `chunk of ${bytes} bytes`);
       const end = start + bytes;
       let at = start;
@@ -136,6 +137,7 @@ function readInChunks(
         assert.ok(end - at >= 16, `a record header cut at ${at - start} of a ${bytes}-byte chunk`);
         const caplen = v.getUint32(at + 8, true);
         assert.ok(at + 16 + caplen <= end, `a record cut by the end of a ${bytes}-byte chunk`);
+        assert.equal(offsets[inChunk], at, `offset of record ${inChunk} of the chunk`);
         packets.push({
           timestamp: v.getUint32(at, true) + v.getUint32(at + 4, true) / 1e6,
           caplen,
@@ -414,7 +416,7 @@ Deno.test("PcapChunkReader: open returns null for what libpcap reads but this re
   });
 });
 
-Deno.test("PcapChunkReader: fill refuses a region smaller than MIN_CHUNK_BYTES", async () => {
+Deno.test("PcapChunkReader: fill refuses a region smaller than MIN_CHUNK_BYTES, or too few record offsets for it", async () => {
   await inTempDir((dir) => {
     const path = write(
       dir,
@@ -430,6 +432,8 @@ Deno.test("PcapChunkReader: fill refuses a region smaller than MIN_CHUNK_BYTES",
         RangeError,
       );
       assert.throws(() => reader!.fill(chunk, 100, 100 + MIN_CHUNK_BYTES - 1), RangeError);
+      const few = new Uint32Array(MIN_CHUNK_BYTES / 16 - 1);
+      assert.throws(() => reader!.fill(chunk, 0, MIN_CHUNK_BYTES, few), /too few/);
       // Refusing consumed nothing: the record is still there.
       assert.ok(reader!.fill(chunk, 0, MIN_CHUNK_BYTES) > 0);
       assert.equal(reader!.chunkPackets, 1);

@@ -35,6 +35,8 @@ const reader = new SlabReader();
 const sharedReader = new SlabReader();
 /** The owner table of each shared slab (see `OWNER_UNKNOWN`). */
 let ownerTables: Int16Array[] = [];
+/** Where each record of each shared slab starts (see `Slab.recordOffsets`). */
+let offsetTables: Uint32Array[] = [];
 /** In a pool of several workers, which packets of the shared slabs are this worker's. */
 let split: SharedSlabSplit | null = null;
 /** The pool's malformed-packet counts (see `InitMessage.malformed`), and what was added to them. */
@@ -57,6 +59,7 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
       analyzers = new Array(m.interfaces);
       split = m.workers > 1 ? new SharedSlabSplit(m.slot, m.workers, m.interfaces) : null;
       ownerTables = m.owners.map((b) => new Int16Array(b));
+      offsetTables = m.offsets.map((b) => new Uint32Array(b));
       malformedCounts = new BigUint64Array(m.malformed);
       reportedMalformed = new Float64Array(m.interfaces);
       scope.postMessage({ type: "ready" });
@@ -107,8 +110,9 @@ function inspectShared(id: number): void {
     if (!s.analyze) countedPackets += r.count;
   } else {
     const owners = ownerTables[id];
-    split.claim(r, owners);
-    while (split.nextOwn(r, owners)) {
+    const offsets = offsetTables[id];
+    split.claim(r, owners, offsets);
+    while (split.nextOwn(r, owners, offsets)) {
       if (!s.analyze) countedPackets++;
       take(s, r);
     }

@@ -16,7 +16,9 @@
  *   slab is free again once all have answered. Which worker owns a packet is found once per
  *   packet, by the workers together: each hashes the flows of its own block of the slab into
  *   the slab's owner table, and computes itself any entry it needs that is not there yet. The
- *   reading thread neither touches nor copies a packet.
+ *   reading thread neither touches nor copies a packet; it notes where each record starts as it
+ *   checks the chunk (the slab's record offsets), so a worker goes straight to the packets it
+ *   hashes or analyses and never walks the others' records.
  * - **Flow affinity.** Live, the kernel chooses: each worker has its own `PACKET_FANOUT` socket
  *   on every interface, whose symmetric flow hash sends both directions of a flow to it, and the
  *   capture loop hands each socket's batch of pcap records to its worker
@@ -320,11 +322,11 @@ export class WorkerPool implements PacketSink {
       slab.lay(new SharedArrayBuffer(SHARED_SLAB_BYTES));
       return slab;
     });
-    this.#owners = this.size === 1
-      ? []
-      : this.#shared.map(() =>
-        new Int16Array(new SharedArrayBuffer(2 * maxSlabRecords(SHARED_SLAB_BYTES)))
-      );
+    const records = maxSlabRecords(SHARED_SLAB_BYTES);
+    this.#owners = this.size === 1 ? [] : this.#shared.map((slab) => {
+      slab.recordOffsets = new Uint32Array(new SharedArrayBuffer(4 * records));
+      return new Int16Array(new SharedArrayBuffer(2 * records));
+    });
     this.#sharedFree = Int32Array.from({ length: shared }, (_, i) => shared - 1 - i);
     this.#sharedFreeCount = shared;
     this.#sharedPending = new Int32Array(shared);
@@ -488,7 +490,9 @@ export class WorkerPool implements PacketSink {
 
   /**
    * Hands the shared slab from {@linkcode freeSharedSlab}, filled, to every worker; it is free
-   * again once all have answered. Its packets count as taken.
+   * again once all have answered. Its packets count as taken. In a pool of several workers the
+   * slab has record offsets (`Slab.recordOffsets`): those its writer did not give (see
+   * `Slab.addRun`) are found here, by walking the records.
    *
    * @throws the error of a verdict handler that failed since the previous call
    */
@@ -500,7 +504,10 @@ export class WorkerPool implements PacketSink {
     }
     this.#sharedFreeCount = free;
     slab.writeHeader();
-    if (this.size > 1) this.#owners[slab.id].fill(OWNER_UNKNOWN, 0, slab.packets);
+    if (this.size > 1) {
+      slab.indexRecords();
+      this.#owners[slab.id].fill(OWNER_UNKNOWN, 0, slab.packets);
+    }
     this.#sharedPending[slab.id] = this.size;
     this.packets += slab.packets;
     this.slabsSent++;
@@ -664,6 +671,9 @@ export class WorkerPool implements PacketSink {
       workers: this.size,
       shared: this.#shared.map((slab) => slab.buffer as SharedArrayBuffer),
       owners: this.#owners.map((table) => table.buffer),
+      offsets: this.#owners.length === 0
+        ? []
+        : this.#shared.map((slab) => slab.recordOffsets!.buffer as SharedArrayBuffer),
       analyze: o.analyze ?? true,
       delayPerSlabMs: o.delayPerSlabMs ?? 0,
     };

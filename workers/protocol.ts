@@ -45,6 +45,11 @@ export interface InitMessage {
    * {@linkcode OWNER_UNKNOWN}); empty in a pool of one worker.
    */
   owners: SharedArrayBuffer[];
+  /**
+   * Per shared slab, where each of its pcap records starts (`Uint32Array`, see
+   * `Slab.recordOffsets`); empty in a pool of one worker.
+   */
+  offsets: SharedArrayBuffer[];
   /** Run the analyzers; `false` only counts packets (a benchmark hook for the channel). */
   analyze: boolean;
   /**

@@ -7,10 +7,12 @@
  *
  * The slab's owner table (one `Int16Array` entry per packet, {@linkcode OWNER_UNKNOWN} until
  * computed) spreads the hashing: each worker first hashes its own block of the slab's packets
- * (a contiguous share, so that workers write to the table apart), then reads the whole slab in
- * order and computes itself any entry still unknown when it gets there. Whoever computes an
- * entry computes the same value, so the race is harmless and each flow hash is computed about
- * once in all.
+ * (a contiguous share, so that workers write to the table apart), then goes through the whole
+ * table in order and computes itself any entry still unknown when it gets there. Whoever
+ * computes an entry computes the same value, so the race is harmless and each flow hash is
+ * computed about once in all. The slab's record offsets (`Slab.recordOffsets`, found by the
+ * reading thread) take a worker straight to each packet it hashes or analyses: it never walks
+ * the other packets' records.
  *
  * Pure: no I/O, no allocation per packet.
  *
@@ -26,13 +28,14 @@
  * slab.addRun(0, 1, 16, 1);
  * slab.writeHeader();
  * const owners = new Int16Array(maxSlabRecords(64 * 1024)).fill(OWNER_UNKNOWN);
+ * const offsets = Uint32Array.of(slab.dataEnd - 16);
  * const taken = [0, 1].map((slot) => {
  *   const split = new SharedSlabSplit(slot, 2, 1);
  *   const reader = new SlabReader();
  *   reader.lay(slab.buffer!, true);
- *   split.claim(reader, owners);
+ *   split.claim(reader, owners, offsets);
  *   let n = 0;
- *   while (split.nextOwn(reader, owners)) n++;
+ *   while (split.nextOwn(reader, owners, offsets)) n++;
  *   return n;
  * });
  * if (taken[0] + taken[1] !== 1) throw new Error("each packet is taken by exactly one worker");
@@ -52,14 +55,18 @@ export class SharedSlabSplit {
   /** Workers in the pool. */
   readonly workers: number;
   /**
-   * Per interface, the capture time of the latest TCP/UDP packet read (0 before the first):
-   * the pool's clock for expiring flows at the end.
+   * Per interface, the capture time of the latest TCP/UDP packet of the slabs read to their
+   * end (0 before the first): the pool's clock for expiring flows at the end. (A shared slab
+   * holds one interface's packets, a chunk of a capture file: the latest TCP/UDP packet of a
+   * slab is taken as its interface's.)
    */
   readonly latest: Float64Array;
   /** The worker of the latest TCP/UDP packet read (the owner of frames that follow it). */
   #owner = 0;
   /** Index of the reader's current packet in its slab. */
   #index = -1;
+  /** Index of the slab's latest TCP/UDP packet passed (-1: none yet). */
+  #lastFlow = -1;
   readonly #hasher = new FlowHasher();
 
   /**
@@ -81,49 +88,61 @@ export class SharedSlabSplit {
 
   /**
    * Computes the owners of this worker's block of the slab's packets that are still unknown,
-   * then rewinds the reader for {@linkcode nextOwn}.
+   * and makes ready for {@linkcode nextOwn}.
    *
-   * @param reader laid over the shared slab, before its first packet
+   * @param reader laid over the shared slab
    * @param owners the slab's owner table
+   * @param offsets where each record of the slab starts (`Slab.recordOffsets`)
    */
-  claim(reader: SlabReader, owners: Int16Array): void {
+  claim(reader: SlabReader, owners: Int16Array, offsets: Uint32Array): void {
     const from = Math.floor(this.slot * reader.count / this.workers);
     const to = Math.floor((this.slot + 1) * reader.count / this.workers);
-    for (let i = 0; i < to && reader.next(); i++) {
-      if (i >= from && owners[i] === OWNER_UNKNOWN) owners[i] = this.#ownerOf(reader);
+    for (let i = from; i < to; i++) {
+      if (owners[i] === OWNER_UNKNOWN) owners[i] = this.#ownerAt(reader, offsets[i]);
     }
-    reader.rewind();
     this.#index = -1;
+    this.#lastFlow = -1;
   }
 
   /**
    * Moves the reader to the next packet of this worker's, computing the owner of every packet
-   * on the way that no worker has computed yet.
+   * on the way that no worker has computed yet (the others are not read at all).
    *
    * @returns `false` after the slab's last packet
    */
-  nextOwn(reader: SlabReader, owners: Int16Array): boolean {
+  nextOwn(reader: SlabReader, owners: Int16Array, offsets: Uint32Array): boolean {
     const slot = this.slot;
-    let i = this.#index;
-    while (reader.next()) {
-      i++;
+    const n = reader.count;
+    let owner = this.#owner;
+    let lastFlow = this.#lastFlow;
+    for (let i = this.#index + 1; i < n; i++) {
       let o = owners[i];
-      if (o === OWNER_UNKNOWN) o = owners[i] = this.#ownerOf(reader);
+      if (o === OWNER_UNKNOWN) o = owners[i] = this.#ownerAt(reader, offsets[i]);
       if (o !== OWNER_FOLLOWS) {
-        this.#owner = o;
-        this.latest[reader.iface] = reader.timestamp;
+        owner = o;
+        lastFlow = i;
       }
-      if (this.#owner === slot) {
+      if (owner === slot) {
+        this.#owner = owner;
+        this.#lastFlow = lastFlow;
         this.#index = i;
+        reader.recordAt(offsets[i]);
         return true;
       }
     }
-    this.#index = i;
+    this.#owner = owner;
+    this.#index = n;
+    if (lastFlow >= 0) {
+      reader.recordAt(offsets[lastFlow]);
+      this.latest[reader.iface] = reader.timestamp;
+    }
+    this.#lastFlow = -1;
     return false;
   }
 
-  /** The owner table entry of the reader's current packet. */
-  #ownerOf(r: SlabReader): number {
+  /** The owner table entry of the packet whose record starts at `at`. */
+  #ownerAt(r: SlabReader, at: number): number {
+    r.recordAt(at);
     const h = this.#hasher.hash(r.iface, r.linkType, r.bytes, r.offset, r.capturedLength);
     return h < 0 ? OWNER_FOLLOWS : h % this.workers;
   }

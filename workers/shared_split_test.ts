@@ -40,6 +40,8 @@ function sharedSlab(packets: Uint8Array[]): Slab {
   slab.bytes.set(records, slab.dataEnd);
   slab.addRun(0, LinkType.ETHERNET, records.length, packets.length);
   slab.writeHeader();
+  slab.recordOffsets = new Uint32Array(maxSlabRecords(SIZE));
+  slab.indexRecords();
   return slab;
 }
 
@@ -59,14 +61,20 @@ class Side {
   readonly split: SharedSlabSplit;
   readonly reader = new SlabReader();
   readonly taken: number[] = [];
+  readonly offsets: Uint32Array;
   constructor(slot: number, workers: number, slab: Slab) {
     this.split = new SharedSlabSplit(slot, workers, 1);
     this.reader.lay(slab.buffer!, true);
+    this.offsets = slab.recordOffsets!;
+  }
+  /** Hashes its block. */
+  claim(owners: Int16Array): void {
+    this.split.claim(this.reader, owners, this.offsets);
   }
   /** Takes up to `n` more of its packets; false once the slab is done. */
   take(owners: Int16Array, n = Infinity): boolean {
     for (let i = 0; i < n; i++) {
-      if (!this.split.nextOwn(this.reader, owners)) return false;
+      if (!this.split.nextOwn(this.reader, owners, this.offsets)) return false;
       this.taken.push(this.reader.timestamp - 1000);
     }
     return true;
@@ -80,22 +88,22 @@ for (const workers of [2, 3, 4, 8]) {
     const slab = sharedSlab(packets);
     const orders: [string, (sides: Side[], owners: Int16Array) => void][] = [
       ["all claim, then all read", (sides, owners) => {
-        for (const s of sides) s.split.claim(s.reader, owners);
+        for (const s of sides) s.claim(owners);
         for (const s of sides) s.take(owners);
       }],
       ["each claims and reads before the next starts", (sides, owners) => {
         for (const s of sides.toReversed()) {
-          s.split.claim(s.reader, owners);
+          s.claim(owners);
           s.take(owners);
         }
       }],
       ["claims and reads interleaved, a few packets at a time", (sides, owners) => {
         sides.forEach((s, i) => {
-          if (i % 2 === 0) s.split.claim(s.reader, owners);
+          if (i % 2 === 0) s.claim(owners);
         });
         let busy = true;
         sides.forEach((s, i) => {
-          if (i % 2 === 1) s.split.claim(s.reader, owners);
+          if (i % 2 === 1) s.claim(owners);
         });
         while (busy) {
           busy = false;
@@ -131,7 +139,7 @@ Deno.test("shared split: a worker's own block is hashed at claim; frames that ar
   const slab = sharedSlab(packets);
   const owners = new Int16Array(maxSlabRecords(SIZE)).fill(OWNER_UNKNOWN);
   const side = new Side(1, 4, slab);
-  side.split.claim(side.reader, owners);
+  side.claim(owners);
   const from = Math.floor(packets.length / 4);
   const to = Math.floor(packets.length / 2);
   const expected = expectedOwners(packets, 4);
@@ -161,13 +169,51 @@ Deno.test("shared split: the owner of frames at a slab's start carries over from
     for (const split of splits) {
       const reader = new SlabReader();
       reader.lay(slab.buffer!, true);
-      split.claim(reader, owners);
-      while (split.nextOwn(reader, owners)) {
+      split.claim(reader, owners, slab.recordOffsets!);
+      while (split.nextOwn(reader, owners, slab.recordOffsets!)) {
         if (slab === second && reader.timestamp === 1000) taken[split.slot]++;
       }
     }
   }
   assert.deepEqual(taken, [0, 1], "the second slab's first frame went with the worker before");
+});
+
+Deno.test("shared split: a worker reads only the records it hashes or takes, found by their offsets", () => {
+  const packets = frames(100);
+  const expected = expectedOwners(packets, 2);
+  const slab = sharedSlab(packets);
+  const owners = new Int16Array(maxSlabRecords(SIZE)).fill(OWNER_UNKNOWN);
+  const other = new Side(1, 2, slab);
+  other.claim(owners);
+  other.take(owners);
+  // Every owner is known now; wreck the records of worker 1's packets (a captured length past
+  // the slab): worker 0 must never read them, but for the slab's last TCP/UDP packet, whose
+  // time is the clock.
+  const view = new DataView(slab.buffer!);
+  const clock = packets.findLastIndex((p) => p.length !== 40);
+  for (let i = 0; i < packets.length; i++) {
+    if (expected[i] === 1 && i !== clock) view.setUint32(slab.recordOffsets![i] + 8, SIZE, true);
+  }
+  const side = new Side(0, 2, slab);
+  side.claim(owners);
+  side.take(owners);
+  assert.deepEqual(
+    side.taken,
+    expected.flatMap((o, i) => o === 0 ? [i] : []),
+    "worker 0 took its own packets",
+  );
+});
+
+Deno.test("shared split: the clock is the slab's latest TCP/UDP packet, not a later frame of another kind", () => {
+  const packets = [...frames(10), new Uint8Array(40), new Uint8Array(40)];
+  const slab = sharedSlab(packets);
+  const owners = new Int16Array(maxSlabRecords(SIZE)).fill(OWNER_UNKNOWN);
+  for (const slot of [0, 1]) {
+    const side = new Side(slot, 2, slab);
+    side.claim(owners);
+    side.take(owners);
+    assert.equal(side.split.latest[0], 1000 + packets.length - 3, `worker ${slot}`);
+  }
 });
 
 Deno.test("shared split: a split is among 2 or more workers, for one of their slots", () => {

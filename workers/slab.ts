@@ -180,6 +180,17 @@ export class Slab {
   dataEnd = SLAB_HEADER_BYTES;
   /** Worker the slab is filled for or was sent to (-1 when free). */
   owner = -1;
+  /**
+   * Where each pcap record of a `RECORDS` slab starts (byte offset of record `i` at entry `i`,
+   * across its runs), or `null`. A shared slab read by several workers has one (see
+   * `WorkerPool.broadcast`), so that each worker goes straight to its own packets instead of
+   * walking every record. Whoever writes records in place may write their offsets here too
+   * (`PcapChunkReader.fill` does, on its own walk) and say so to {@linkcode addRun};
+   * {@linkcode indexRecords} writes those still missing.
+   */
+  recordOffsets: Uint32Array<ArrayBufferLike> | null = null;
+  /** Leading records whose offsets are in {@linkcode recordOffsets}. */
+  indexed = 0;
   /** `performance.now()` when the first packet was written. */
   openedAt = 0;
   /**
@@ -230,6 +241,7 @@ export class Slab {
   reset(): void {
     this.count = 0;
     this.packets = 0;
+    this.indexed = 0;
     this.format = SlabFormat.PACKETS;
     this.dataEnd = SLAB_HEADER_BYTES;
     this.perInterface.fill(0);
@@ -298,10 +310,19 @@ export class Slab {
    * records of one interface: records written there in place (a chunk read straight from a
    * capture file). `length` is at most {@linkcode recordRoom}.
    *
+   * @param indexed the writer also wrote the offsets of these records into
+   *   {@linkcode recordOffsets}, after those of the slab's earlier records
    * @throws {RangeError} when the run does not fit or the slab already holds packets
    */
-  addRun(iface: number, linkType: number, length: number, packets: number): void {
+  addRun(
+    iface: number,
+    linkType: number,
+    length: number,
+    packets: number,
+    indexed = false,
+  ): void {
     this.#checkRun(length);
+    if (indexed && this.indexed === this.packets) this.indexed += packets;
     this.format = SlabFormat.RECORDS;
     const at = this.dataEnd;
     const e = this.#words - ENTRY_WORDS * (this.count + 1);
@@ -324,6 +345,38 @@ export class Slab {
     if (this.count > 0 && this.format !== SlabFormat.RECORDS) {
       throw new RangeError("this slab holds packets, not pcap records");
     }
+  }
+
+  /**
+   * Writes the offsets of the records not yet in {@linkcode recordOffsets} by walking the
+   * runs (a `RECORDS` slab; a slab of packets has no records).
+   *
+   * @throws {TypeError} when the slab has no offset table
+   * @throws {RangeError} when a record runs past its run
+   */
+  indexRecords(): void {
+    const offsets = this.recordOffsets;
+    if (offsets === null) throw new TypeError("this slab has no record offsets");
+    if (this.indexed === this.packets || this.format !== SlabFormat.RECORDS) return;
+    const b = this.bytes;
+    let k = 0;
+    for (let i = 0; i < this.count; i++) {
+      const e = this.#words - ENTRY_WORDS * (i + 1);
+      let at = this.words[e + 2];
+      const end = at + this.words[e + 3];
+      while (at < end) {
+        const c = at + 8;
+        const caplen = (b[c] | b[c + 1] << 8 | b[c + 2] << 16 | b[c + 3] << 24) >>> 0;
+        const next = at + RECORD_HEADER_BYTES + caplen;
+        if (next > end) throw new RangeError(`pcap record at ${at} runs past its run`);
+        offsets[k++] = at;
+        at = next;
+      }
+    }
+    if (k !== this.packets) {
+      throw new RangeError(`the runs hold ${k} pcap records, not ${this.packets}`);
+    }
+    this.indexed = k;
   }
 
   /** Writes the header, for a reader on another thread. */
@@ -382,10 +435,17 @@ export class SlabReader {
   /** In a `RECORDS` slab: the next record and the end of its run. */
   #at = 0;
   #runEnd = 0;
+  #runIface = 0;
+  #runLinkType = 0;
   /** Word index of the current index entry. */
   #e = 0;
   /** Whether each run's wire bytes are summed into its index entry (not in a shared slab). */
   #tally = true;
+  /** The run of the last {@linkcode recordAt}: its bytes, interface and link type. */
+  #seekStart = 0;
+  #seekEnd = 0;
+  #seekIface = 0;
+  #seekLinkType = 0;
 
   /**
    * Lays the reader over a received slab buffer (before the first packet). A shared slab
@@ -413,6 +473,8 @@ export class SlabReader {
     }
     this.#format = format;
     this.#entries = entries;
+    this.#seekStart = 0;
+    this.#seekEnd = 0;
     this.#entry = 0;
     this.#at = 0;
     this.#runEnd = 0;
@@ -447,6 +509,37 @@ export class SlabReader {
     return true;
   }
 
+  /**
+   * Moves to the pcap record that starts at byte `at` of a `RECORDS` slab (as its record
+   * offsets give it: see `Slab.recordOffsets`), in any order. Nothing is written (as in a
+   * shared slab). It keeps a place of its own: {@linkcode next} goes on from where it was.
+   *
+   * @throws {RangeError} when no run of the slab holds a record at `at`
+   */
+  recordAt(at: number): void {
+    if (!(at >= this.#seekStart && at < this.#seekEnd)) this.#seekRun(at);
+    this.iface = this.#seekIface;
+    this.linkType = this.#seekLinkType;
+    this.#readRecord(at, this.#seekEnd);
+  }
+
+  #seekRun(at: number): void {
+    const w = this.#words;
+    for (let i = this.#format === SlabFormat.RECORDS ? 0 : this.#entries; i < this.#entries; i++) {
+      const e = (this.#size >> 2) - ENTRY_WORDS * (i + 1);
+      const start = w[e + 2];
+      const end = start + w[e + 3];
+      if (at >= start && at < end) {
+        this.#seekStart = start;
+        this.#seekEnd = end;
+        this.#seekIface = w[e + 5] >>> 16;
+        this.#seekLinkType = w[e + 5] & 0xffff;
+        return;
+      }
+    }
+    throw new RangeError(`no pcap record of the slab starts at ${at}`);
+  }
+
   #select(i: number): void {
     const e = (this.#size >> 2) - ENTRY_WORDS * (i + 1);
     this.#e = e;
@@ -463,20 +556,28 @@ export class SlabReader {
       this.#select(i);
       this.#at = this.#words[this.#e + 2];
       this.#runEnd = this.#at + this.#words[this.#e + 3];
+      this.#runIface = this.iface;
+      this.#runLinkType = this.linkType;
       if (this.#tally) this.#words[this.#e + 4] = 0;
     }
+    // recordAt may have moved to another run in between.
+    this.iface = this.#runIface;
+    this.linkType = this.#runLinkType;
+    this.#at = this.#readRecord(this.#at, this.#runEnd);
+    if (this.#tally) this.#words[this.#e + 4] += this.wireLength;
+    return true;
+  }
+
+  /** Reads the header of the record at `at` of a run ending at `runEnd`; returns its end. */
+  #readRecord(at: number, runEnd: number): number {
     const v = this.#view;
-    const at = this.#at;
     const caplen = v.getUint32(at + 8, true);
     const next = at + RECORD_HEADER_BYTES + caplen;
-    if (next > this.#runEnd) throw new RangeError(`pcap record at ${at} runs past its run`);
+    if (next > runEnd) throw new RangeError(`pcap record at ${at} runs past its run`);
     this.timestamp = v.getUint32(at, true) + v.getUint32(at + 4, true) / 1e6;
     this.capturedLength = caplen;
-    const wire = v.getUint32(at + 12, true);
-    this.wireLength = wire;
-    if (this.#tally) this.#words[this.#e + 4] += wire;
+    this.wireLength = v.getUint32(at + 12, true);
     this.offset = at + RECORD_HEADER_BYTES;
-    this.#at = next;
-    return true;
+    return next;
   }
 }
