@@ -4,10 +4,11 @@
  * `pcap_dispatch` per batch into memory as pcap records), reading and hashing each packet's
  * flow with the engine's decoder (`FlowHasher`), and reading, hashing and copying each packet
  * into a slab (what `--read --worker-pool` does per packet of a pcapng file), and reading a
- * classic pcap file in chunks straight into a shared slab (what it does for those), with the
- * work a pool of several workers then does over the slab: each worker walks every packet twice
- * (hashing its own block, then taking its own flows' packets), and every packet's flow is hashed
- * once in all, by whichever worker gets to it first (see `WorkerPool.broadcast`).
+ * classic pcap file in chunks straight into a shared slab, noting where each record starts
+ * (what it does for those), with the work a pool of several workers then does over the slab:
+ * each worker goes through the slab's owner table (one entry per packet), and every packet's
+ * flow is hashed once in all, by whichever worker gets to it first, which finds the packet by
+ * its record's offset (see `WorkerPool.broadcast`).
  * Medians of RUNS (default 5) passes over the whole capture, in ns per packet.
  *
  *   deno run --allow-ffi --allow-read --allow-sys=loadavg bench/offline_split.ts [CAPTURE] [RUNS]
@@ -20,7 +21,14 @@
 import { NextResult, PcapHandle } from "../ffi/libpcap.ts";
 import { PcapBatch } from "../ffi/pcap_batch.ts";
 import { FlowHasher } from "../dpi/flow_hash.ts";
-import { maxSlabPacketBytes, PacketCopier, Slab, SLAB_BYTES, SlabReader } from "../workers/slab.ts";
+import {
+  maxSlabPacketBytes,
+  maxSlabRecords,
+  PacketCopier,
+  Slab,
+  SLAB_BYTES,
+  SlabReader,
+} from "../workers/slab.ts";
 import { SHARED_SLAB_BYTES } from "../workers/pool.ts";
 import { readChunks } from "./pool_bench.ts";
 
@@ -111,6 +119,9 @@ measure("read + flow hash + copy (pool, pcapng files)", (h) => {
 });
 const shared = new Slab(0, 1, SHARED_SLAB_BYTES);
 shared.lay(new SharedArrayBuffer(SHARED_SLAB_BYTES));
+const records = maxSlabRecords(SHARED_SLAB_BYTES);
+shared.recordOffsets = new Uint32Array(records);
+const owners = new Int16Array(records);
 const reader = new SlabReader();
 
 /** Reads the capture in chunks into the shared slab; `each` is told of every chunk. */
@@ -118,18 +129,16 @@ function chunks(h: PcapHandle, each: () => void): number {
   return readChunks(path, h, shared, each).packets;
 }
 measure("read in 2 MiB chunks (pool, classic pcap files)", (h) => chunks(h, () => {}));
-measure("  + walk of every packet, twice (each worker)", (h) =>
+measure("  + scan of the owner table (each worker)", (h) =>
   chunks(h, () => {
-    reader.lay(shared.buffer!, true);
-    for (let pass = 0; pass < 2; pass++) {
-      while (reader.next()) workers ^= reader.capturedLength;
-      reader.rewind();
-    }
+    for (let i = 0; i < shared.packets; i++) workers ^= owners[i];
   }));
-measure("  + walk + flow hash of every packet (once in all)", (h) =>
+measure("  + flow hash of every packet (once in all)", (h) =>
   chunks(h, () => {
     reader.lay(shared.buffer!, true);
-    while (reader.next()) {
+    const offsets = shared.recordOffsets!;
+    for (let i = 0; i < shared.packets; i++) {
+      reader.recordAt(offsets[i]);
       workers ^= hasher.hash(
         0,
         reader.linkType,

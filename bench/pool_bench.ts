@@ -14,8 +14,9 @@ import type { Slab } from "../workers/slab.ts";
 
 /**
  * Reads the classic pcap file `path` (opened as `handle`, for its snap length and link type) in
- * chunks of whole records straight into `slab`, a shared slab, as `--read --worker-pool` does,
- * and calls `each` after every chunk.
+ * chunks of whole records straight into `slab`, a shared slab, as `--read --worker-pool` does
+ * (with the records' offsets when the slab has a table for them), and calls `each` after every
+ * chunk.
  *
  * @returns the packets read, and the ms spent reading (not in `each`)
  * @throws {Error} when the file is not a classic pcap file
@@ -33,9 +34,15 @@ export function readChunks(
     for (;;) {
       const t = performance.now();
       slab.reset();
-      const bytes = reader.fill(slab.bytes, slab.dataEnd, slab.dataEnd + slab.recordRoom());
+      const offsets = slab.recordOffsets ?? undefined;
+      const bytes = reader.fill(
+        slab.bytes,
+        slab.dataEnd,
+        slab.dataEnd + slab.recordRoom(),
+        offsets,
+      );
       if (bytes > 0) {
-        slab.addRun(0, handle.linkType, bytes, reader.chunkPackets);
+        slab.addRun(0, handle.linkType, bytes, reader.chunkPackets, offsets !== undefined);
         slab.writeHeader();
       }
       readingMs += performance.now() - t;

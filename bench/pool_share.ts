@@ -70,6 +70,7 @@ function share(path: string, workers: number, slot: number, hashes: Uint32Array)
     );
   const slab = new Slab(0, 1, SHARED_SLAB_BYTES);
   slab.lay(new SharedArrayBuffer(SHARED_SLAB_BYTES));
+  if (split !== null) slab.recordOffsets = new Uint32Array(owners.length);
   const handle = PcapHandle.openOffline(path);
   const { readingMs } = readChunks(path, handle, slab, () => {
     reader.lay(slab.buffer!, true);
@@ -91,8 +92,8 @@ function share(path: string, workers: number, slot: number, hashes: Uint32Array)
     if (split === null) {
       while (reader.next()) take();
     } else {
-      split.claim(reader, owners);
-      while (split.nextOwn(reader, owners)) take();
+      split.claim(reader, owners, slab.recordOffsets!);
+      while (split.nextOwn(reader, owners, slab.recordOffsets!)) take();
     }
     working += performance.now() - t;
   });
