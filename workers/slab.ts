@@ -348,8 +348,8 @@ export class Slab {
   }
 
   /**
-   * Writes the offsets of the records not yet in {@linkcode recordOffsets} by walking the
-   * runs (a `RECORDS` slab; a slab of packets has no records).
+   * Unless every record's offset is already in {@linkcode recordOffsets}, writes them all by
+   * walking the runs (a `RECORDS` slab; a slab of packets has no records).
    *
    * @throws {TypeError} when the slab has no offset table
    * @throws {RangeError} when a record runs past its run
