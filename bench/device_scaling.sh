@@ -2,7 +2,9 @@
 # bench/pool_scaling.sh for a machine with many cores and no network: packs this checkout
 # (committed files), the deno binary, its module cache and the large capture (and its
 # replayable copy) into one tarball; unpacked on the device, one command runs the scaling
-# benchmark and writes its table to results.txt.
+# benchmark, then bench/pool_cpu.ts (each thread's CPU during a read: shows whether the main
+# thread or the busiest worker sets the pace where the scaling flattens), and writes both
+# tables to results.txt.
 #
 #   bash bench/device_scaling.sh [OUT.tar.gz] [CAPTURE]        here: builds the tarball
 #   tar xzf btblocker-scaling.tar.gz && cd btblocker-scaling
@@ -30,7 +32,8 @@ cp "$(readlink -f "$(command -v deno)")" "$dir/bin/deno"
 cp -p "$capture" "$dir/bench/out/big.pcap"
 cp -p "$replay" "$dir/bench/out/big-1514.pcap"
 touch "$dir/bench/out/big-1514.pcap"
-(cd "$dir" && DENO_DIR="$dir/deno_dir" bin/deno cache main.ts workers/inspector_worker.ts)
+(cd "$dir" && DENO_DIR="$dir/deno_dir" bin/deno cache main.ts workers/inspector_worker.ts \
+  bench/pool_cpu.ts)
 cat >"$dir/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs bench/pool_scaling.sh with the deno and module cache packed beside it, no network.
@@ -53,6 +56,9 @@ done
   else
     bash bench/pool_scaling.sh bench/out/big.pcap "$counts" "$runs"
   fi
+  echo "== CPU per thread during --read bench/out/big.pcap =="
+  # shellcheck disable=SC2086 # the worker counts are words
+  deno run --allow-all bench/pool_cpu.ts bench/out/big.pcap "$runs" ${counts:-1 2 4 8}
 } 2>&1 | tee results.txt
 RUN
 chmod +x "$dir/run.sh"
