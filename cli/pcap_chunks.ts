@@ -15,6 +15,12 @@
  *   cut off by the end of the file as truncated, with libpcap's own wording (see
  *   {@linkcode PcapChunkReader.error}).
  *
+ * libpcap also swaps, in a file of the other byte order, a few link types' pseudo-headers written
+ * in the capturing host's order (`pcapint_post_process`): the SocketCAN header of a CAN frame in
+ * Linux cooked captures (SLL, SLL2), USB, NFLOG and PFLOG headers. This reader leaves them as they
+ * are: btblocker decodes none of those link types, and a CAN frame is not IP either way, so the
+ * analysis is the same.
+ *
  * Only the common format is read here: magic `a1b2c3d4` or `a1b23c4d` in either byte order,
  * version 2.4 (what tcpdump, tshark and libpcap write). {@linkcode PcapChunkReader.open}
  * returns `null` for anything else (pcapng, older versions, modified formats), which the
