@@ -34,17 +34,8 @@ export function readChunks(
     for (;;) {
       const t = performance.now();
       slab.reset();
-      const offsets = slab.recordOffsets ?? undefined;
-      const bytes = reader.fill(
-        slab.bytes,
-        slab.dataEnd,
-        slab.dataEnd + slab.recordRoom(),
-        offsets,
-      );
-      if (bytes > 0) {
-        slab.addRun(0, handle.linkType, bytes, reader.chunkPackets, offsets !== undefined);
-        slab.writeHeader();
-      }
+      const bytes = reader.fillSlab(slab, 0, handle.linkType);
+      if (bytes > 0) slab.writeHeader();
       readingMs += performance.now() - t;
       if (bytes === 0) return { packets: reader.packets, readingMs };
       each();

@@ -176,11 +176,8 @@ export async function feedPool(
         await pool.roomFreed(1000);
         slab = pool.freeSharedSlab();
       }
-      const start = slab.dataEnd;
-      const offsets = slab.recordOffsets ?? undefined;
-      const bytes = chunks.fill(slab.bytes, start, start + slab.recordRoom(), offsets);
+      const bytes = chunks.fillSlab(slab, iface, linkType);
       if (bytes === 0) break;
-      slab.addRun(iface, linkType, bytes, chunks.chunkPackets, offsets !== undefined);
       pool.broadcast(slab);
       observer?.read(bytes, chunks.chunkPackets);
       await yielder.yield();

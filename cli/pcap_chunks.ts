@@ -29,6 +29,8 @@
  * @module
  */
 
+import type { Slab } from "../workers/slab.ts";
+
 /** Bytes of the pcap file header. */
 export const PCAP_FILE_HEADER_BYTES = 24;
 /** Bytes of a pcap record header. */
@@ -180,6 +182,26 @@ export class PcapChunkReader {
     if (eof || this.error !== "") this.#ended = true;
     this.packets += this.chunkPackets;
     return whole - start;
+  }
+
+  /**
+   * {@linkcode fill}s the record room of `slab` (after what it holds) and registers the records
+   * as a run of interface `iface`, with their offsets when the slab has a table for them
+   * (`Slab.recordOffsets`): one chunk of a capture file, as the worker pool reads it.
+   *
+   * @returns the bytes of records added (0 at the end of the file or at a bad record)
+   */
+  fillSlab(slab: Slab, iface: number, linkType: number): number {
+    const start = slab.dataEnd;
+    const table = slab.recordOffsets;
+    const offsets = table === null
+      ? undefined
+      : slab.packets === 0
+      ? table
+      : table.subarray(slab.packets);
+    const bytes = this.fill(slab.bytes, start, start + slab.recordRoom(), offsets);
+    if (bytes > 0) slab.addRun(iface, linkType, bytes, this.chunkPackets, table !== null);
+    return bytes;
   }
 
   /** Closes the file. */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { MAX_CAPTURE_LENGTH, MIN_CHUNK_BYTES, PcapChunkReader } from "./pcap_chunks.ts";
 import { NextResult, PcapHandle } from "../ffi/libpcap.ts";
 import { pcapngBytes } from "../tests/helpers/pcap_writer.ts";
+import { maxSlabRecords, Slab } from "../workers/slab.ts";
 
 const MAGIC_MICRO = 0xa1b2c3d4;
 const MAGIC_NANO = 0xa1b23c4d;
@@ -449,4 +450,34 @@ Deno.test("PcapChunkReader: a recorded fixture reads as libpcap reads it", () =>
   assert.equal(libpcap.error, "");
   assert.ok(libpcap.packets.length > 100, `${libpcap.packets.length} packets`);
   assert.deepEqual(chunked.perChunk, [libpcap.packets.length]);
+});
+
+Deno.test("PcapChunkReader: fillSlab adds the records as a run, their offsets after the slab's earlier ones", async () => {
+  await inTempDir((dir) => {
+    const path = write(
+      dir,
+      "slab.pcap",
+      pcapFile({ littleEndian: false }, records([60, 1514, 0, 300, 42], false)),
+    );
+    const size = 1 << 20;
+    const slab = new Slab(0, 2, size);
+    slab.lay(new ArrayBuffer(size));
+    slab.recordOffsets = new Uint32Array(maxSlabRecords(size));
+    for (const iface of [0, 1]) {
+      const reader = PcapChunkReader.open(path, 262144)!;
+      try {
+        assert.ok(reader.fillSlab(slab, iface, ETHERNET) > 0);
+        assert.equal(reader.fillSlab(slab, iface, ETHERNET), 0, "the end of the file");
+      } finally {
+        reader.close();
+      }
+    }
+    assert.equal(slab.packets, 10);
+    assert.equal(slab.indexed, 10, "both runs came with their offsets");
+    const given = slab.recordOffsets.slice(0, 10);
+    slab.indexed = 0;
+    slab.indexRecords();
+    assert.deepEqual(given, slab.recordOffsets.slice(0, 10), "the offsets a walk finds");
+    assert.deepEqual(Array.from(slab.perInterface), [5, 5]);
+  });
 });

@@ -323,10 +323,13 @@ export class WorkerPool implements PacketSink {
       return slab;
     });
     const records = maxSlabRecords(SHARED_SLAB_BYTES);
-    this.#owners = this.size === 1 ? [] : this.#shared.map((slab) => {
-      slab.recordOffsets = new Uint32Array(new SharedArrayBuffer(4 * records));
-      return new Int16Array(new SharedArrayBuffer(2 * records));
-    });
+    this.#owners = [];
+    if (this.size > 1) {
+      for (const slab of this.#shared) {
+        slab.recordOffsets = new Uint32Array(new SharedArrayBuffer(4 * records));
+        this.#owners.push(new Int16Array(new SharedArrayBuffer(2 * records)));
+      }
+    }
     this.#sharedFree = Int32Array.from({ length: shared }, (_, i) => shared - 1 - i);
     this.#sharedFreeCount = shared;
     this.#sharedPending = new Int32Array(shared);
@@ -671,9 +674,9 @@ export class WorkerPool implements PacketSink {
       workers: this.size,
       shared: this.#shared.map((slab) => slab.buffer as SharedArrayBuffer),
       owners: this.#owners.map((table) => table.buffer),
-      offsets: this.#owners.length === 0
-        ? []
-        : this.#shared.map((slab) => slab.recordOffsets!.buffer as SharedArrayBuffer),
+      offsets: this.#shared.flatMap((slab) =>
+        slab.recordOffsets === null ? [] : [slab.recordOffsets.buffer as SharedArrayBuffer]
+      ),
       analyze: o.analyze ?? true,
       delayPerSlabMs: o.delayPerSlabMs ?? 0,
     };
