@@ -3,9 +3,9 @@
  * workers while keeping flow affinity (issue 12): reading alone (`pcap_next_ex`, and one
  * `pcap_dispatch` per batch into memory as pcap records), reading and hashing each packet's
  * flow with the engine's decoder (`FlowHasher`), and reading, hashing and copying each packet
- * into a slab (what `--read --worker-pool` does per packet of a pcapng file), and reading a
- * classic pcap file in chunks straight into a shared slab, noting where each record starts
- * (what it does for those), with the work a pool of several workers then does over the slab:
+ * into a slab (what `--read --worker-pool` does per packet of a file in another format), and
+ * reading a classic pcap or pcapng file in chunks into a shared slab as pcap records, noting
+ * where each record starts (what it does for those), with the work a pool of several workers then does over the slab:
  * each worker goes through the slab's owner table (one entry per packet), and every packet's
  * flow is hashed once in all, by whichever worker gets to it first, which finds the packet by
  * its record's offset (see `WorkerPool.broadcast`).
@@ -107,7 +107,7 @@ measure("read + copy into a slab", (h) => {
   }
   return n;
 });
-measure("read + flow hash + copy (pool, pcapng files)", (h) => {
+measure("read + flow hash + copy (pool, other files)", (h) => {
   const linkType = h.linkType;
   let n = 0;
   while (h.next() === NextResult.PACKET) {
@@ -128,7 +128,7 @@ const reader = new SlabReader();
 function chunks(h: PcapHandle, each: () => void): number {
   return readChunks(path, h, shared, each).packets;
 }
-measure("read in 2 MiB chunks (pool, classic pcap files)", (h) => chunks(h, () => {}));
+measure("read in 2 MiB chunks (pool, pcap and pcapng files)", (h) => chunks(h, () => {}));
 measure("  + scan of the owner table (each worker)", (h) =>
   chunks(h, () => {
     for (let i = 0; i < shared.packets; i++) workers ^= owners[i];

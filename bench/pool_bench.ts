@@ -1,25 +1,25 @@
 /**
  * What the pool benchmarks share: the arguments of the per-thread ones (`pool_cpu.ts`,
  * `pool_share.ts`: `[CAPTURE] [RUNS] [WORKER COUNTS...]`, with defaults, the capture checked),
- * the inline read they compare with, and the pool's chunked read of a classic pcap file
+ * the inline read they compare with, and the pool's chunked read of a pcap or pcapng file
  * (`pool_share.ts`, `offline_split.ts`).
  *
  * @module
  */
 
-import { PcapChunkReader } from "../cli/pcap_chunks.ts";
+import { fillSlab, openChunkReader } from "../cli/chunk_reader.ts";
 import type { Analyzer } from "../dpi/analyzer.ts";
 import { NextResult, type PcapHandle } from "../ffi/libpcap.ts";
 import type { Slab } from "../workers/slab.ts";
 
 /**
- * Reads the classic pcap file `path` (opened as `handle`, for its snap length and link type) in
+ * Reads the pcap or pcapng file `path` (opened as `handle`, for its snap length and link type) in
  * chunks of whole records straight into `slab`, a shared slab, as `--read --worker-pool` does
  * (with the records' offsets when the slab has a table for them), and calls `each` after every
  * chunk.
  *
  * @returns the packets read, and the ms spent reading (not in `each`)
- * @throws {Error} when the file is not a classic pcap file
+ * @throws {Error} when the file is neither, or a pcapng file holds a part left to libpcap
  */
 export function readChunks(
   path: string,
@@ -27,17 +27,20 @@ export function readChunks(
   slab: Slab,
   each: () => void,
 ): { packets: number; readingMs: number } {
-  const reader = PcapChunkReader.open(path, handle.snaplen);
-  if (reader === null) throw new Error(`${path} is not a classic pcap file`);
+  const reader = openChunkReader(path, handle.snaplen, handle.linkType);
+  if (reader === null) throw new Error(`${path} is neither a classic pcap nor a pcapng file`);
   let readingMs = 0;
   try {
     for (;;) {
       const t = performance.now();
       slab.reset();
-      const bytes = reader.fillSlab(slab, 0, handle.linkType);
+      const bytes = fillSlab(reader, slab, 0, handle.linkType);
       if (bytes > 0) slab.writeHeader();
       readingMs += performance.now() - t;
-      if (bytes === 0) return { packets: reader.packets, readingMs };
+      if (bytes === 0) {
+        if (reader.handOff) throw new Error(`${path}: part of it is left to libpcap`);
+        return { packets: reader.packets, readingMs };
+      }
       each();
     }
   } finally {

@@ -1,6 +1,6 @@
 /**
  * How a `--read` would scale with a core for every worker, measured one worker at a time so
- * that no two threads share a core: each worker's share of a classic pcap file (what
+ * that no two threads share a core: each worker's share of a pcap or pcapng file (what
  * `WorkerPool.broadcast` gives it: the shared slabs, its block of the owner table to hash, its
  * own flows' packets to analyse) is run alone in a fresh process, as a fresh worker would run
  * it (its code starts cold), with the owner table's other blocks filled beforehand as the other

@@ -13,7 +13,7 @@ import { isSupportedLinkType } from "../dpi/decode.ts";
 import { NextResult, PcapError, PcapHandle } from "../ffi/libpcap.ts";
 import { EventLoopYield } from "../live/capture.ts";
 import { type PoolTotals, WorkerPool } from "../workers/pool.ts";
-import { PcapChunkReader } from "./pcap_chunks.ts";
+import { fillSlab, openChunkReader } from "./chunk_reader.ts";
 import { RuntimeError, TruncatedCaptureError } from "./errors.ts";
 import type { EventPrinter, RunSummary } from "./output.ts";
 
@@ -151,12 +151,14 @@ export interface ReadObserver {
 
 /**
  * Hands every packet of an offline capture (`handle`, opened from `path`) to the pool as
- * interface `iface`. A classic pcap file is read in chunks of whole records straight into the
- * pool's shared slabs, which every worker reads in place ({@linkcode PcapChunkReader},
- * {@linkcode WorkerPool.broadcast}); this needs a pool started with `sharedSlabs`. Any other
- * file (pcapng, or a pool without shared slabs) is read packet by packet through libpcap and
- * each packet copied to its flow's worker. Either way the reader waits when every slab is in
- * use and lets the event loop run after each slab sent (slabs come back only while it runs).
+ * interface `iface`. A classic pcap or a pcapng file is read in chunks straight into the pool's
+ * shared slabs as pcap records, which every worker reads in place (`chunk_reader.ts`,
+ * {@linkcode WorkerPool.broadcast}); this needs a pool started with `sharedSlabs`. What the
+ * chunk readers leave to libpcap (another format, a pool without shared slabs, or the rest of a
+ * pcapng file from a block the pcapng reader does not read) is read packet by packet through
+ * libpcap and each packet copied to its flow's worker. Either way the reader waits when every
+ * slab is in use and lets the event loop run after each slab sent (slabs come back only while
+ * it runs).
  */
 export async function feedPool(
   pool: WorkerPool,
@@ -166,26 +168,36 @@ export async function feedPool(
   yielder: EventLoopYield,
   observer?: ReadObserver,
 ): Promise<Fed> {
-  const chunks = pool.freeSharedSlab() === null ? null : PcapChunkReader.open(path, handle.snaplen);
+  const linkType = handle.linkType;
+  const chunks = pool.freeSharedSlab() === null
+    ? null
+    : openChunkReader(path, handle.snaplen, linkType);
   if (chunks === null) return await feedPackets(pool, iface, handle, yielder, observer);
   try {
-    const linkType = handle.linkType;
     for (;;) {
       let slab = pool.freeSharedSlab();
       while (slab === null) {
         await pool.roomFreed(1000);
         slab = pool.freeSharedSlab();
       }
-      const bytes = chunks.fillSlab(slab, iface, linkType);
+      const bytes = fillSlab(chunks, slab, iface, linkType);
       if (bytes === 0) break;
       pool.broadcast(slab);
-      observer?.read(bytes, chunks.chunkPackets);
+      observer?.read(chunks.chunkFileBytes, chunks.chunkPackets);
       await yielder.yield();
     }
-    return { packets: chunks.packets, error: chunks.error };
+    if (!chunks.handOff) return { packets: chunks.packets, error: chunks.error };
   } finally {
     chunks.close();
   }
+  // libpcap reads on from where the chunk reader stopped: past the packets it gave.
+  for (let skipped = 0; skipped < chunks.packets; skipped++) {
+    if (handle.next() !== NextResult.PACKET) {
+      throw new Error(`libpcap ended before the ${chunks.packets} packets read in chunks`);
+    }
+  }
+  const rest = await feedPackets(pool, iface, handle, yielder, observer);
+  return { packets: chunks.packets + rest.packets, error: rest.error };
 }
 
 /** {@linkcode feedPool} packet by packet. */

@@ -1,7 +1,7 @@
 /**
- * Reading a classic pcap file in large chunks of whole records, for the worker pool's offline
- * path: one `read` per chunk straight into a slab, no call and no copy per packet on the
- * reading thread. libpcap still opens the file (it checks the file header and gives the link
+ * Reading a classic pcap file in large chunks of whole records (see `chunk_reader.ts`): one
+ * `read` per chunk straight into a slab, no call and no copy per packet on the reading thread.
+ * libpcap still opens the file (it checks the file header and gives the link
  * type and snapshot length); this reader then takes the records that libpcap would return, one
  * chunk at a time, and leaves each record header in the form `pcap_dump` writes here
  * (little-endian, microseconds: see `workers/slab.ts`), exactly as libpcap would present it:
@@ -23,25 +23,24 @@
  *
  * Only the common format is read here: magic `a1b2c3d4` or `a1b23c4d` in either byte order,
  * version 2.4 (what tcpdump, tshark and libpcap write). {@linkcode PcapChunkReader.open}
- * returns `null` for anything else (pcapng, older versions, modified formats), which the
- * caller then reads packet by packet through libpcap.
+ * returns `null` for anything else (pcapng has its own reader, `pcapng_chunks.ts`; older
+ * versions and modified formats are read packet by packet through libpcap).
  *
  * @module
  */
 
-import type { Slab } from "../workers/slab.ts";
+import {
+  checkRegion,
+  MAX_CAPTURE_LENGTH,
+  MIN_CHUNK_BYTES,
+  openWithHead,
+  readInto,
+  RECORD_HEADER_BYTES,
+} from "./chunk_file.ts";
+import type { ChunkReader } from "./chunk_reader.ts";
 
 /** Bytes of the pcap file header. */
 export const PCAP_FILE_HEADER_BYTES = 24;
-/** Bytes of a pcap record header. */
-const RECORD_HEADER_BYTES = 16;
-/**
- * The longest record libpcap accepts for the link types btblocker decodes
- * (`MAXIMUM_SNAPLEN`); a longer one makes the file corrupt.
- */
-export const MAX_CAPTURE_LENGTH = 262144;
-/** The smallest chunk: room for the longest record and its header. */
-export const MIN_CHUNK_BYTES = RECORD_HEADER_BYTES + MAX_CAPTURE_LENGTH;
 
 const MAGIC_MICRO = 0xa1b2c3d4;
 const MAGIC_NANO = 0xa1b23c4d;
@@ -65,11 +64,15 @@ const MAGIC_NANO = 0xa1b23c4d;
  * }
  * ```
  */
-export class PcapChunkReader {
+export class PcapChunkReader implements ChunkReader {
   /** Packets in the chunk of the last {@linkcode fill}. */
   chunkPackets = 0;
   /** Packets of every chunk filled so far. */
   packets = 0;
+  /** File bytes behind the chunk of the last {@linkcode fill}. */
+  chunkFileBytes = 0;
+  /** Never: this reader reads every classic pcap file to its end. */
+  readonly handOff = false;
   /**
    * Why reading ended early, in libpcap's words ("truncated dump file; …" for a record cut
    * off by the end of the file, "invalid packet capture length …" for a corrupt one), or ""
@@ -87,6 +90,8 @@ export class PcapChunkReader {
   #ended = false;
   /** End of the bytes after the last whole record (moves when records are cut to the snapshot). */
   #tailEnd = 0;
+  /** Bytes of the last chunk's records dropped by cutting them to the snapshot length. */
+  #cut = 0;
 
   private constructor(file: Deno.FsFile, swapped: boolean, nano: boolean, snapshot: number) {
     this.#file = file;
@@ -103,22 +108,10 @@ export class PcapChunkReader {
    * @param snapshot the snapshot length libpcap reports for it (`pcap_snapshot`)
    */
   static open(path: string, snapshot: number): PcapChunkReader | null {
-    let file: Deno.FsFile;
+    const opened = openWithHead(path, PCAP_FILE_HEADER_BYTES);
+    if (opened === null) return null;
+    const { file, head: v } = opened;
     try {
-      file = Deno.openSync(path);
-    } catch {
-      return null;
-    }
-    try {
-      if (!file.statSync().isFile) throw null;
-      const header = new Uint8Array(PCAP_FILE_HEADER_BYTES);
-      let read = 0;
-      while (read < header.length) {
-        const n = file.readSync(header.subarray(read));
-        if (n === null) throw null;
-        read += n;
-      }
-      const v = new DataView(header.buffer);
       const magic = v.getUint32(0, true);
       const swappedMagic = v.getUint32(0, false);
       const swapped = swappedMagic === MAGIC_MICRO || swappedMagic === MAGIC_NANO;
@@ -147,13 +140,9 @@ export class PcapChunkReader {
    *   `offsets` too short for it
    */
   fill(target: Uint8Array, start: number, end: number, offsets?: Uint32Array): number {
-    if (end - start < MIN_CHUNK_BYTES) {
-      throw new RangeError(`a chunk holds at least ${MIN_CHUNK_BYTES} bytes, got ${end - start}`);
-    }
-    if (offsets !== undefined && offsets.length < Math.floor((end - start) / RECORD_HEADER_BYTES)) {
-      throw new RangeError(`${offsets.length} record offsets are too few for ${end - start} bytes`);
-    }
+    checkRegion(start, end, offsets);
     this.chunkPackets = 0;
+    this.chunkFileBytes = 0;
     if (this.#ended) return 0;
     let filled = start;
     if (this.#carried > 0) {
@@ -161,15 +150,8 @@ export class PcapChunkReader {
       filled += this.#carried;
       this.#carried = 0;
     }
-    let eof = false;
-    while (filled < end) {
-      const n = this.#file.readSync(target.subarray(filled, end));
-      if (n === null) {
-        eof = true;
-        break;
-      }
-      filled += n;
-    }
+    filled = readInto(this.#file, target, filled, end);
+    const eof = filled < end;
     const whole = this.#records(target, start, filled, offsets);
     const tail = this.#tailEnd - whole;
     if (this.error === "" && tail > 0) {
@@ -181,27 +163,8 @@ export class PcapChunkReader {
     }
     if (eof || this.error !== "") this.#ended = true;
     this.packets += this.chunkPackets;
+    this.chunkFileBytes = whole - start + this.#cut;
     return whole - start;
-  }
-
-  /**
-   * {@linkcode fill}s the record room of `slab` (after what it holds) and registers the records
-   * as a run of interface `iface`, with their offsets when the slab has a table for them
-   * (`Slab.recordOffsets`): one chunk of a capture file, as the worker pool reads it.
-   *
-   * @returns the bytes of records added (0 at the end of the file or at a bad record)
-   */
-  fillSlab(slab: Slab, iface: number, linkType: number): number {
-    const start = slab.dataEnd;
-    const table = slab.recordOffsets;
-    const offsets = table === null
-      ? undefined
-      : slab.packets === 0
-      ? table
-      : table.subarray(slab.packets);
-    const bytes = this.fill(slab.bytes, start, start + slab.recordRoom(), offsets);
-    if (bytes > 0) slab.addRun(iface, linkType, bytes, this.chunkPackets, table !== null);
-    return bytes;
   }
 
   /** Closes the file. */
@@ -222,6 +185,7 @@ export class PcapChunkReader {
     const rewrite = this.#swapped || this.#nano;
     let at = start;
     let packets = 0;
+    let cut = 0;
     while (end - at >= RECORD_HEADER_BYTES) {
       let caplen = v.getUint32(at + 8, little);
       if (caplen > MAX_CAPTURE_LENGTH) {
@@ -237,6 +201,7 @@ export class PcapChunkReader {
         // libpcap keeps the first `snapshot` bytes and drops the rest.
         bytes.copyWithin(at + RECORD_HEADER_BYTES + snapshot, next, end);
         end -= caplen - snapshot;
+        cut += caplen - snapshot;
         caplen = snapshot;
         v.setUint32(at + 8, caplen, little);
       }
@@ -247,6 +212,7 @@ export class PcapChunkReader {
     }
     this.chunkPackets = packets;
     this.#tailEnd = end;
+    this.#cut = cut;
     return at;
   }
 

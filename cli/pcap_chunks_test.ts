@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
-import { MAX_CAPTURE_LENGTH, MIN_CHUNK_BYTES, PcapChunkReader } from "./pcap_chunks.ts";
-import { NextResult, PcapHandle } from "../ffi/libpcap.ts";
+import { fillSlab } from "./chunk_reader.ts";
+import { MAX_CAPTURE_LENGTH, MIN_CHUNK_BYTES } from "./chunk_file.ts";
+import { PcapChunkReader } from "./pcap_chunks.ts";
+import {
+  assertSamePackets,
+  inTempDir,
+  readInChunks,
+  type Reading,
+  readWithLibpcap,
+  write,
+} from "../tests/helpers/chunk_reading.ts";
 import { pcapngBytes } from "../tests/helpers/pcap_writer.ts";
 import { maxSlabRecords, Slab } from "../workers/slab.ts";
 
@@ -73,108 +82,6 @@ function records(sizes: number[], nano: boolean): CraftedRecord[] {
   }));
 }
 
-/** One packet as a reader returned it. */
-interface Packet {
-  timestamp: number;
-  caplen: number;
-  wire: number;
-  bytes: Uint8Array;
-}
-
-/** Everything a reader returned for a file. */
-interface Reading {
-  packets: Packet[];
-  error: string;
-}
-
-/** Reads `path` packet by packet through libpcap; also gives libpcap's snapshot length. */
-function readWithLibpcap(path: string): Reading & { snaplen: number } {
-  const handle = PcapHandle.openOffline(path);
-  try {
-    const packets: Packet[] = [];
-    let result: number;
-    while ((result = handle.next()) === NextResult.PACKET) {
-      const start = handle.dataOffset;
-      packets.push({
-        timestamp: handle.timestamp,
-        caplen: handle.capturedLength,
-        wire: handle.wireLength,
-        bytes: handle.data.slice(start, start + handle.capturedLength),
-      });
-    }
-    assert.ok(result === NextResult.END || result === NextResult.ERROR, `next() gave ${result}`);
-    const error = result === NextResult.ERROR ? handle.error : "";
-    return { packets, error, snaplen: handle.snaplen };
-  } finally {
-    handle.close();
-  }
-}
-
-/**
- * Reads `path` with {@linkcode PcapChunkReader} into regions of exactly `MIN_CHUNK_BYTES`
- * starting at `start` of a larger buffer, walking the little-endian microsecond records of
- * each chunk and checking the reader's counts and record offsets against the walk.
- */
-function readInChunks(
-  path: string,
-  snapshot: number,
-  start = 0,
-): Reading & { perChunk: number[] } {
-  const reader = PcapChunkReader.open(path, snapshot);
-  assert.notEqual(reader, null, `${path}: the chunk reader refused a classic pcap file`);
-  const chunk = new Uint8Array(start + MIN_CHUNK_BYTES + 7);
-  const v = new DataView(chunk.buffer);
-  const offsets = new Uint32Array(MIN_CHUNK_BYTES / 16);
-  const packets: Packet[] = [];
-  const perChunk: number[] = [];
-  try {
-    let bytes: number;
-    while ((bytes = reader!.fill(chunk, start, start + MIN_CHUNK_BYTES, offsets)) > 0) {
-      assert.ok(bytes <= MIN_CHUNK_BYTES, `chunk of ${bytes} bytes`);
-      const end = start + bytes;
-      let at = start;
-      let inChunk = 0;
-      while (at < end) {
-        assert.ok(end - at >= 16, `a record header cut at ${at - start} of a ${bytes}-byte chunk`);
-        const caplen = v.getUint32(at + 8, true);
-        assert.ok(at + 16 + caplen <= end, `a record cut by the end of a ${bytes}-byte chunk`);
-        assert.equal(offsets[inChunk], at, `offset of record ${inChunk} of the chunk`);
-        packets.push({
-          timestamp: v.getUint32(at, true) + v.getUint32(at + 4, true) / 1e6,
-          caplen,
-          wire: v.getUint32(at + 12, true),
-          bytes: chunk.slice(at + 16, at + 16 + caplen),
-        });
-        at += 16 + caplen;
-        inChunk++;
-      }
-      assert.equal(reader!.chunkPackets, inChunk, "chunkPackets");
-      perChunk.push(inChunk);
-    }
-    assert.equal(reader!.chunkPackets, 0, "chunkPackets after the last chunk");
-    assert.equal(reader!.packets, packets.length, "packets");
-    // Once ended, the reader stays ended.
-    assert.equal(reader!.fill(chunk, start, start + MIN_CHUNK_BYTES), 0);
-    assert.equal(reader!.packets, packets.length, "packets after the end");
-    return { packets, error: reader!.error, perChunk };
-  } finally {
-    reader!.close();
-  }
-}
-
-/** Asserts that both readings hold the same packets, field by field. */
-function assertSamePackets(chunked: Reading, libpcap: Reading): void {
-  assert.equal(chunked.packets.length, libpcap.packets.length, "packet count");
-  for (let i = 0; i < libpcap.packets.length; i++) {
-    const got = chunked.packets[i];
-    const want = libpcap.packets[i];
-    assert.equal(got.timestamp, want.timestamp, `packet ${i}: timestamp`);
-    assert.equal(got.caplen, want.caplen, `packet ${i}: captured length`);
-    assert.equal(got.wire, want.wire, `packet ${i}: wire length`);
-    assert.deepEqual(got.bytes, want.bytes, `packet ${i}: bytes`);
-  }
-}
-
 /**
  * Reads `path` with both readers and asserts the same packets; the error must say "truncated"
  * exactly when libpcap's does, else equal libpcap's. Returns both readings.
@@ -184,7 +91,9 @@ function compareReaders(path: string, start = 0): {
   chunked: Reading & { perChunk: number[] };
 } {
   const libpcap = readWithLibpcap(path);
-  const chunked = readInChunks(path, libpcap.snaplen, start);
+  const reader = PcapChunkReader.open(path, libpcap.snaplen);
+  assert.notEqual(reader, null, `${path}: the chunk reader refused a classic pcap file`);
+  const chunked = readInChunks(reader!, start);
   assertSamePackets(chunked, libpcap);
   if (libpcap.error.includes("truncated")) {
     assert.match(chunked.error, /truncated/, `libpcap said "${libpcap.error}"`);
@@ -192,23 +101,6 @@ function compareReaders(path: string, start = 0): {
     assert.equal(chunked.error, libpcap.error);
   }
   return { libpcap, chunked };
-}
-
-/** Runs `body` with a temporary directory, removed afterwards. */
-async function inTempDir(body: (dir: string) => void | Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "btblocker-chunks-" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/** Writes `bytes` as `name` in `dir` and returns its path. */
-function write(dir: string, name: string, bytes: Uint8Array): string {
-  const path = `${dir}/${name}`;
-  Deno.writeFileSync(path, bytes);
-  return path;
 }
 
 /**
@@ -466,8 +358,8 @@ Deno.test("PcapChunkReader: fillSlab adds the records as a run, their offsets af
     for (const iface of [0, 1]) {
       const reader = PcapChunkReader.open(path, 262144)!;
       try {
-        assert.ok(reader.fillSlab(slab, iface, ETHERNET) > 0);
-        assert.equal(reader.fillSlab(slab, iface, ETHERNET), 0, "the end of the file");
+        assert.ok(fillSlab(reader, slab, iface, ETHERNET) > 0);
+        assert.equal(fillSlab(reader, slab, iface, ETHERNET), 0, "the end of the file");
       } finally {
         reader.close();
       }

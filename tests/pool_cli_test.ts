@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { runCli } from "./helpers/cli.ts";
 import { compareDetections, type FlowEvent, flowEvent } from "./helpers/detection_diff.ts";
 import { ORDER_DEPENDENT } from "./helpers/order_dependent.ts";
+import { testDirectory } from "./helpers/pcap_writer.ts";
+import { pcapAsPcapng } from "./helpers/pcapng_blocks.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -61,35 +63,57 @@ const FLOW_COUNTERS = [
 const fixtures = [...Deno.readDirSync(`${root}tests/fixtures`)]
   .filter((e) => /\.pcap(ng)?$/.test(e.name)).map((e) => `${root}tests/fixtures/${e.name}`).sort();
 
-for (const path of fixtures) {
-  Deno.test(`--read --worker-pool = --read: ${path.split("/").pop()}`, async () => {
-    const runs = await Promise.all([
-      runCli("--read", path, "--format", "jsonl"),
-      ...[1, 2, 4].map((n) =>
-        runCli("--read", path, "--format", "jsonl", "--worker-pool", "--workers", String(n))
-      ),
-    ]);
-    for (const r of runs) assert.equal(r.code, 0, r.stderr);
-    const [inline, ...pooled] = runs.map((r) => parse(r.stdout));
-    for (const [i, p] of pooled.entries()) {
-      const workers = [1, 2, 4][i];
-      const name = path.split("/").pop()!;
-      const d = compareDetections(inline.events, p.events, ORDER_DEPENDENT[name]);
-      assert.deepEqual(d.differences, [], `${workers} worker(s): events`);
-      if (d.orderDependent.length === 0) {
-        assert.deepEqual(p.evidence, inline.evidence, `${workers} worker(s): evidence`);
-        assert.deepEqual(
-          p.confirmations,
-          inline.confirmations,
-          `${workers} worker(s): confirmations`,
-        );
-        assert.deepEqual(p.stats, inline.stats, `${workers} worker(s): counters`);
-      } else {
-        console.log(`${workers} workers, order-dependent differences:`);
-        for (const line of d.orderDependent) console.log(`  ${line}`);
-        for (const k of FLOW_COUNTERS) assert.deepEqual(p.stats[k], inline.stats[k], k);
-      }
+/**
+ * Runs `--read` of `path` inline and with 1, 2 and 4 workers and asserts the same detections
+ * (save the order-dependent flows of the fixture `name`), evidence and counters.
+ */
+async function assertPoolReadsAsInline(path: string, name: string): Promise<void> {
+  const runs = await Promise.all([
+    runCli("--read", path, "--format", "jsonl"),
+    ...[1, 2, 4].map((n) =>
+      runCli("--read", path, "--format", "jsonl", "--worker-pool", "--workers", String(n))
+    ),
+  ]);
+  for (const r of runs) assert.equal(r.code, 0, r.stderr);
+  const [inline, ...pooled] = runs.map((r) => parse(r.stdout));
+  for (const [i, p] of pooled.entries()) {
+    const workers = [1, 2, 4][i];
+    const d = compareDetections(inline.events, p.events, ORDER_DEPENDENT[name]);
+    assert.deepEqual(d.differences, [], `${workers} worker(s): events`);
+    if (d.orderDependent.length === 0) {
+      assert.deepEqual(p.evidence, inline.evidence, `${workers} worker(s): evidence`);
+      assert.deepEqual(
+        p.confirmations,
+        inline.confirmations,
+        `${workers} worker(s): confirmations`,
+      );
+      assert.deepEqual(p.stats, inline.stats, `${workers} worker(s): counters`);
+    } else {
+      console.log(`${workers} workers, order-dependent differences:`);
+      for (const line of d.orderDependent) console.log(`  ${line}`);
+      for (const k of FLOW_COUNTERS) assert.deepEqual(p.stats[k], inline.stats[k], k);
     }
+  }
+}
+
+for (const path of fixtures) {
+  const name = path.split("/").pop()!;
+  Deno.test(`--read --worker-pool = --read: ${name}`, () => assertPoolReadsAsInline(path, name));
+}
+
+// A pcapng file is read in chunks up to its second section, whose blocks the pool leaves to
+// libpcap (read on packet by packet): both ways, and the switch, must keep every detection.
+for (
+  const [name, sections] of [["lab_qbittorrent.pcap", 1], ["lab_qbittorrent.pcap", 2], [
+    "lab_transmission_encrypted.pcap",
+    2,
+  ]] as const
+) {
+  Deno.test(`--read --worker-pool = --read: ${name} as pcapng of ${sections} section(s)`, async () => {
+    const pcap = Deno.readFileSync(`${root}tests/fixtures/${name}`);
+    const path = `${testDirectory()}/${name}.${sections}.pcapng`;
+    Deno.writeFileSync(path, pcapAsPcapng(pcap, sections));
+    await assertPoolReadsAsInline(path, name);
   });
 }
 

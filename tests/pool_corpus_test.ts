@@ -2,9 +2,9 @@
  * The worker pool finds the same detections as the inline path over every capture of the
  * labelled corpus (../shared/corpus, skipped visibly when absent) and over our own fixtures,
  * with 1, 2, 4 and 8 workers reading as `--read --worker-pool` does (classic pcap files in
- * chunks into shared slabs that every worker reads, pcapng packet by packet), and with 2 and 4
+ * chunks into shared slabs that every worker reads, pcapng files too), and with 2 and 4
  * workers fed every capture packet by packet (each packet copied to its flow's worker, as
- * pcapng files are).
+ * other formats, and the part of a pcapng file the chunk reader leaves to libpcap, are).
  *
  * To keep this quick the pool runs in this process: each capture of a batch is fed as its own
  * interface of one pool (a pool keeps one analyzer per interface in each worker, and one shared
