@@ -82,7 +82,7 @@ check: deno
 
 # The tests that read ../shared (the labelled corpus) when it is there: they pass without it, and
 # the corpus adds to what they check (tests/readme_test.ts checks this list is complete).
-SHARED_TESTS := tests/corpus_test.ts tests/pool_corpus_test.ts tests/fuzz_test.ts
+SHARED_TESTS := tests/corpus_test.ts tests/pool_corpus_test.ts tests/fuzz_test.ts cli/pcapng_chunks_test.ts
 
 # The whole suite once in a pristine copy of the checkout (no ../shared, empty DENO_DIR, npm
 # registry unreachable), then the tests that read ../shared again here with the corpus.
