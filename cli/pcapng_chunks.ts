@@ -180,12 +180,9 @@ export class PcapngChunkReader implements ChunkReader {
     while (!this.#ended && this.chunkPackets === 0) {
       this.#file.seekSync(this.#position, Deno.SeekMode.Start);
       const filled = readInto(this.#file, staging, 0, room);
-      const written = this.#blocks(staging, filled, room, filled < room, offsets);
+      const written = this.#blocks(staging, filled, room, filled < room, offsets, start);
       if (this.chunkPackets === 0) continue;
       target.set(staging.subarray(0, written), start);
-      if (offsets !== undefined && start !== 0) {
-        for (let k = 0; k < this.chunkPackets; k++) offsets[k] += start;
-      }
       return written;
     }
     return 0;
@@ -198,7 +195,8 @@ export class PcapngChunkReader implements ChunkReader {
 
   /**
    * Turns the whole blocks of `bytes[0, end)` (read into a region of `room` bytes) into pcap
-   * records from 0 on, writing where each starts into `offsets`, and returns where the records
+   * records from 0 on, writing where each will start in the target (at `base`) into `offsets`,
+   * and returns where the records
    * end; counts them, moves the file position past the blocks read, and ends the reader
    * (handing off when it stopped before a block) when the file is done.
    */
@@ -208,6 +206,7 @@ export class PcapngChunkReader implements ChunkReader {
     room: number,
     eof: boolean,
     offsets: Uint32Array | undefined,
+    base: number,
   ): number {
     const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const little = this.#little;
@@ -248,7 +247,7 @@ export class PcapngChunkReader implements ChunkReader {
           at + EPB_HEADER_BYTES,
           at + EPB_HEADER_BYTES + caplen,
         );
-        if (offsets !== undefined) offsets[packets] = out;
+        if (offsets !== undefined) offsets[packets] = base + out;
         out += RECORD_HEADER_BYTES + caplen;
         packets++;
       } else if (type === INTERFACE_DESCRIPTION) {

@@ -11,12 +11,12 @@ import {
   readWithLibpcap,
   write,
 } from "../tests/helpers/chunk_reading.ts";
+import { concat } from "../tests/helpers/packets.ts";
 import {
   BLOCK,
   block,
   enhancedPacket,
   interfaceDescription,
-  joined,
   resolution,
   sectionHeader,
   simplePacket,
@@ -116,7 +116,7 @@ for (const little of [true, false]) {
           enhancedPacket(little, 0, units, payload(200_000, 99)),
           enhancedPacket(little, 0, units, payload(64, 100)),
         );
-        const path = write(dir, "straddling.pcapng", joined(blocks));
+        const path = write(dir, "straddling.pcapng", concat(...blocks));
         const { libpcap, pool } = compareWithLibpcap(path, little ? 0 : 13);
         assert.equal(libpcap.error, "");
         assert.equal(pool.handOff, false);
@@ -151,7 +151,7 @@ Deno.test("PcapngChunkReader: time stamps cut to microseconds at every digit, pa
     stamps.forEach(([iface, units], i) =>
       blocks.push(enhancedPacket(true, iface, units, payload(60, i)))
     );
-    const path = write(dir, "stamps.pcapng", joined(blocks));
+    const path = write(dir, "stamps.pcapng", concat(...blocks));
     const { libpcap, pool } = compareWithLibpcap(path);
     assert.equal(pool.handOff, false);
     assert.equal(libpcap.packets.length, stamps.length);
@@ -179,7 +179,7 @@ Deno.test("PcapngChunkReader: other blocks are skipped, a chunk of them included
     // More than a chunk of blocks without a packet: the reader reads on.
     for (let i = 0; i * statistics.length < 2 * MIN_CHUNK_BYTES; i++) blocks.push(statistics);
     blocks.push(enhancedPacket(true, 0, 2_000_000n, payload(1514, 2)));
-    const path = write(dir, "others.pcapng", joined(blocks));
+    const path = write(dir, "others.pcapng", concat(...blocks));
     const { libpcap, pool } = compareWithLibpcap(path);
     assert.equal(pool.handOff, false);
     assert.equal(libpcap.packets.length, 2);
@@ -250,7 +250,7 @@ for (const little of [true, false]) {
         const path = write(
           dir,
           "handoff.pcapng",
-          joined([
+          concat(...[
             sectionHeader(little),
             interfaceDescription(little, ETHERNET, 65535, [resolution(9)]),
             enhancedPacket(little, 0, 1_700_000_000_000_000_001n, payload(100, 1)),
@@ -270,7 +270,7 @@ for (const little of [true, false]) {
 
 Deno.test("PcapngChunkReader: a file cut inside a block is handed off, and libpcap says it is truncated", async () => {
   await inTempDir((dir) => {
-    const whole = joined([
+    const whole = concat(...[
       sectionHeader(true),
       interfaceDescription(true, ETHERNET, 65535),
       enhancedPacket(true, 0, 1n, payload(100, 1)),
@@ -316,7 +316,7 @@ Deno.test("PcapngChunkReader: fill refuses a region smaller than MIN_CHUNK_BYTES
     const path = write(
       dir,
       "one.pcapng",
-      joined([sectionHeader(true), interfaceDescription(true, ETHERNET, 65535)]),
+      concat(...[sectionHeader(true), interfaceDescription(true, ETHERNET, 65535)]),
     );
     const reader = PcapngChunkReader.open(path, 65535, ETHERNET)!;
     try {

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { concat } from "./packets.ts";
+
 /** Block types. */
 export const BLOCK = {
   sectionHeader: 0x0a0d0d0a,
@@ -126,17 +128,6 @@ export function simplePacket(little: boolean, data: Uint8Array): Uint8Array {
   return block(little, BLOCK.simplePacket, body);
 }
 
-/** Joins blocks into a file image. */
-export function joined(blocks: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(blocks.reduce((n, b) => n + b.length, 0));
-  let at = 0;
-  for (const b of blocks) {
-    out.set(b, at);
-    at += b.length;
-  }
-  return out;
-}
-
 /**
  * The packets of a classic little-endian microsecond pcap file image as a pcapng file image
  * of `sections` sections (the packets divided evenly), each with one interface of the file's
@@ -165,5 +156,5 @@ export function pcapAsPcapng(pcap: Uint8Array, sections: number): Uint8Array<Arr
     );
     blocks.push(...packets.slice(s * per, (s + 1) * per));
   }
-  return joined(blocks);
+  return concat(...blocks);
 }
