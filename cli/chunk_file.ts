@@ -16,30 +16,32 @@ export const MAX_CAPTURE_LENGTH = 262144;
 export const MIN_CHUNK_BYTES = RECORD_HEADER_BYTES + MAX_CAPTURE_LENGTH;
 
 /**
- * Opens `path` and reads its first `bytes` bytes; `null` when it cannot be opened, is not a
- * regular file, or is shorter. The caller closes the file.
+ * Opens `path`, reads its first `bytes` bytes and hands them to `make`, which returns the
+ * reader built on the file or `null` when the head is not its format. `null` as well when the
+ * file cannot be opened, is not a regular file, or is shorter. The file is closed unless
+ * `make` returns a reader.
  */
-export function openWithHead(
+export function openWithHead<T>(
   path: string,
   bytes: number,
-): { file: Deno.FsFile; head: DataView } | null {
+  make: (file: Deno.FsFile, head: DataView) => T | null,
+): T | null {
   let file: Deno.FsFile;
   try {
     file = Deno.openSync(path);
   } catch {
     return null;
   }
+  let made: T | null = null;
   try {
     const head = new Uint8Array(bytes);
     if (file.statSync().isFile && readInto(file, head, 0, bytes) === bytes) {
-      return { file, head: new DataView(head.buffer) };
+      made = make(file, new DataView(head.buffer));
     }
-  } catch (e) {
-    file.close();
-    throw e;
+  } finally {
+    if (made === null) file.close();
   }
-  file.close();
-  return null;
+  return made;
 }
 
 /**

@@ -108,23 +108,16 @@ export class PcapChunkReader implements ChunkReader {
    * @param snapshot the snapshot length libpcap reports for it (`pcap_snapshot`)
    */
   static open(path: string, snapshot: number): PcapChunkReader | null {
-    const opened = openWithHead(path, PCAP_FILE_HEADER_BYTES);
-    if (opened === null) return null;
-    const { file, head: v } = opened;
-    try {
+    return openWithHead(path, PCAP_FILE_HEADER_BYTES, (file, v) => {
       const magic = v.getUint32(0, true);
       const swappedMagic = v.getUint32(0, false);
       const swapped = swappedMagic === MAGIC_MICRO || swappedMagic === MAGIC_NANO;
-      if (!swapped && magic !== MAGIC_MICRO && magic !== MAGIC_NANO) throw null;
+      if (!swapped && magic !== MAGIC_MICRO && magic !== MAGIC_NANO) return null;
       const little = !swapped;
-      if (v.getUint16(4, little) !== 2 || v.getUint16(6, little) !== 4) throw null;
+      if (v.getUint16(4, little) !== 2 || v.getUint16(6, little) !== 4) return null;
       const nano = (swapped ? swappedMagic : magic) === MAGIC_NANO;
       return new PcapChunkReader(file, swapped, nano, snapshot);
-    } catch (e) {
-      file.close();
-      if (e === null) return null;
-      throw e;
-    }
+    });
   }
 
   /**

@@ -141,21 +141,14 @@ export class PcapngChunkReader implements ChunkReader {
    */
   static open(path: string, snapshot: number, linkType: number): PcapngChunkReader | null {
     const headBytes = BLOCK_HEADER_BYTES + 4;
-    const opened = openWithHead(path, headBytes);
-    if (opened === null) return null;
-    const { file, head: v } = opened;
-    try {
-      if (v.getUint32(0, true) !== SECTION_HEADER) throw null;
+    return openWithHead(path, headBytes, (file, v) => {
+      if (v.getUint32(0, true) !== SECTION_HEADER) return null;
       const little = v.getUint32(8, true) === BYTE_ORDER_MAGIC;
-      if (!little && v.getUint32(8, false) !== BYTE_ORDER_MAGIC) throw null;
+      if (!little && v.getUint32(8, false) !== BYTE_ORDER_MAGIC) return null;
       const length = v.getUint32(4, little);
-      if (length < headBytes + 4 + BLOCK_TRAILER_BYTES || length % 4 !== 0) throw null;
+      if (length < headBytes + 4 + BLOCK_TRAILER_BYTES || length % 4 !== 0) return null;
       return new PcapngChunkReader(file, little, snapshot, linkType, length);
-    } catch (e) {
-      file.close();
-      if (e === null) return null;
-      throw e;
-    }
+    });
   }
 
   /**
