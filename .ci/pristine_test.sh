@@ -28,8 +28,19 @@ else
 fi
 mkdir "$work/deno_dir"
 echo "== the suite in a pristine copy ($work/btblocker: no ../shared, empty DENO_DIR, no registry)"
+# A failing run ends with stack traces and the failures' names; CI keeps only a log's last lines,
+# so a digest of why (each error's first line, the lab's FAILED lines) is printed after them.
+set +e
 (cd "$work/btblocker" && DENO_DIR="$work/deno_dir" NPM_CONFIG_REGISTRY=http://127.0.0.1:9/ \
-  deno test --doc $permissions)
+  deno test --doc $permissions) 2>&1 | tee "$work/suite.log"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+  echo "== why the suite failed, in short (the first line of each error; the lab's FAILED lines)"
+  sed 's/\x1b\[[0-9;]*m//g' "$work/suite.log" | grep -a -E '^error: |\] FAILED: ' |
+    cut -c1-600 | tail -n 12
+  exit "$status"
+fi
 
 if [ -d ../shared/corpus ]; then
   echo "== the tests that read ../shared, with the corpus: $*"

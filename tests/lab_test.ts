@@ -118,7 +118,14 @@ Deno.test({
                 services,
                 captureEveryday: i === 0,
               });
-              assert.deepEqual(r.problems, [], r.btblockerOutput.split("\n").slice(-15).join("\n"));
+              // The problems come first: CI shows an error's first line in its digest.
+              assert.deepEqual(
+                r.problems,
+                [],
+                `${r.problems.join("; ")}\nbtblocker's last lines:\n${
+                  r.btblockerOutput.split("\n").slice(-15).join("\n")
+                }`,
+              );
             },
           );
         }
@@ -132,7 +139,11 @@ Deno.test({
           for (const l of lookalikes) {
             await t.step(`lookalike_${l.name}: ${l.title}`, async () => {
               const r = await runner.run(l);
-              assert.deepEqual(r.problems, [], `what flowed: ${r.flowed}`);
+              assert.deepEqual(
+                r.problems,
+                [],
+                `${r.problems.join("; ")}; what flowed: ${r.flowed}`,
+              );
             });
           }
         } finally {
