@@ -317,6 +317,30 @@ export class Lab {
     await Promise.all(procs.map((p) => p.stop("SIGTERM", graceMs)));
   }
 
+  /**
+   * Stops the clients of one run, started by the caller, then aborts the TCP connections they
+   * left in the hosts' kernels. A killed client's socket lives on, orphaned, retransmitting what
+   * it had not sent; while a ban drops those retransmissions their timer backs off to seconds
+   * or more, so one may reach the next run's btblocker, which rightly sees BitTorrent (seen: a
+   * peer message from the last swarm's seeder got the seeder's address banned during the
+   * OpenVPN look-alike, which shares it). `ss -K` destroys them.
+   */
+  async stopClients(procs: Proc[], graceMs = 3000): Promise<void> {
+    await this.stop(procs, graceMs);
+    const connected = ["-Htn", "state", "connected", "exclude", "time-wait"];
+    let aborted = 0;
+    for (const ns of [this.net.ns.downloader, this.net.ns.lanPeer, this.net.ns.seeder]) {
+      const killed = await mustRun(["ss", "-K", ...connected], { ns });
+      aborted += killed.split("\n").filter((l) => l.trim() !== "").length;
+      const left = await mustRun(["ss", ...connected], { ns });
+      if (left.trim() !== "") {
+        const why = "kernel without CONFIG_INET_DIAG_DESTROY?";
+        throw new Error(`ss -K left TCP connections in ${ns} (${why}):\n${left}`);
+      }
+    }
+    if (aborted > 0) this.say(`aborted ${aborted} TCP connections the stopped clients left`);
+  }
+
   /** Removes everything: processes, namespaces, pinned maps, the scratch directory. */
   async close(): Promise<void> {
     await this.stopAll(2000).catch(() => {});

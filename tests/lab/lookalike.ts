@@ -769,7 +769,7 @@ async function runOne(
     [ok, flowed] = [false, (e as Error).message + session.tails()];
   }
   await dump.stop("SIGINT", 5000);
-  await lab.stop(session.procs);
+  await lab.stopClients(session.procs);
   const capture = `${captureDir}/lookalike_${l.name}.pcap`;
   const packets = await trimCapture(raw, capture, LOOKALIKE_TRIM);
   const r: LookalikeResult = {

@@ -447,7 +447,7 @@ async function startSwarm(
     );
     return { procs, leechFile: `${runDir}/leech/${lab.payload.name}`, t0 };
   } catch (e) {
-    await lab.stop(procs);
+    await lab.stopClients(procs);
     throw e;
   }
 }
@@ -545,7 +545,7 @@ async function cleanPhase(
         200,
       ).then(() => true, () => false);
       const seconds = (performance.now() - swarm.t0) / 1000;
-      await lab.stop(swarm.procs);
+      await lab.stopClients(swarm.procs);
       if (complete) {
         result.cleanSeconds = seconds;
         lab.say(`[${name}] clean download complete in ${seconds.toFixed(1)} s`);
@@ -621,7 +621,7 @@ async function blockedPhase(
       result.blockedBytes = await downloadedBytes(swarm.leechFile);
       result.everyday = await everyday;
     } finally {
-      await lab.stop(swarm.procs);
+      await lab.stopClients(swarm.procs);
       result.leecherOutput = swarm.procs.at(-1)!.lines.flatMap((l) => l.split("\r"))
         .filter((l) => l.trim() !== "").slice(-30).join("\n");
     }
