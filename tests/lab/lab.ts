@@ -325,8 +325,8 @@ export class Lab {
    * peer message from the last swarm's seeder got the seeder's address banned during the
    * OpenVPN look-alike, which shares it). `ss -K` destroys them.
    */
-  async stopClients(procs: Proc[], graceMs = 3000): Promise<void> {
-    await this.stop(procs, graceMs);
+  async stopClients(procs: Proc[]): Promise<void> {
+    await this.stop(procs);
     const connected = ["-Htn", "state", "connected", "exclude", "time-wait"];
     let aborted = 0;
     for (const ns of [this.net.ns.downloader, this.net.ns.lanPeer, this.net.ns.seeder]) {
